@@ -1,0 +1,88 @@
+import { createHash, createHmac } from 'node:crypto';
+
+export type Outcome = 'released' | 'denied' | 'failed';
+
+/** One upstream call made while serving a request. */
+export interface UpstreamCall {
+  agency: string;
+  operation: string;
+  outcome: 'ok' | 'not_found' | 'error';
+  errorCode: string | null;
+  latencyMs: number;
+  /** The upstream's own reference number for what it answered, when it gives one. */
+  reference: string | null;
+}
+
+/** What a request contributes to the log, before the store gives it a place in the chain. */
+export interface PendingEntry {
+  id: string;
+  time: string;
+  client: string;
+  userId: string | null;
+  purpose: string | null;
+  caseId: string | null;
+  service: string;
+  version: number | null;
+  /** HMAC pseudonyms of the personal ids concerned, sorted and unique. */
+  subjects: string[];
+  /** Released field groups, as `service:group`. */
+  fields: string[];
+  outcome: Outcome;
+  status: number;
+  errorCode: string | null;
+  upstreams: UpstreamCall[];
+  latencyMs: number;
+  requestSha256: string;
+  responseSha256: string | null;
+}
+
+/** A committed entry: DESIGN.md §5's record. */
+export interface AuditEntry extends PendingEntry {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface ChainHead { seq: number; hash: string }
+export const GENESIS: ChainHead = Object.freeze({ seq: 0, hash: '0'.repeat(64) });
+
+/**
+ * RFC 8785 (JCS) canonical JSON. Object members are sorted by UTF-16 code units (JavaScript's
+ * default string order) and primitives serialised as ECMAScript's JSON.stringify does, which is
+ * what RFC 8785 specifies; the audit record holds only strings, integers, booleans, null, arrays
+ * and objects.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in canonical JSON');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+export const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+export const sha256B64u = (data: string | Uint8Array) => createHash('sha256').update(data).digest('base64url');
+
+/** The entry's hash: SHA-256 (hex) over the canonical JSON of the entry without `hash`. */
+export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): string {
+  const { hash: _omit, ...rest } = entry;
+  return sha256Hex(canonicalJson(rest));
+}
+
+/** Gives pending entries their seq and links them after `head`. */
+export function chainEntries(head: ChainHead, pending: readonly PendingEntry[]): AuditEntry[] {
+  let prev = head;
+  return pending.map((p) => {
+    const unhashed = { ...p, seq: prev.seq + 1, prevHash: prev.hash };
+    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    prev = entry;
+    return entry;
+  });
+}
+
+/** Pseudonymises subject ids with HMAC-SHA-256 under the configured key, so the store alone does not say who was looked up. */
+export function makePseudonymizer(key: string | Buffer): (subjectId: string) => string {
+  return (subjectId) => createHmac('sha256', key).update(subjectId.normalize('NFC')).digest('hex');
+}

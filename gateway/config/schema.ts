@@ -1,0 +1,210 @@
+/**
+ * The one config schema (JSON Schema 2020-12 for ajv): defaults filled in, unknown keys refused.
+ * Operators write it as JSON or YAML; `${NAME}` in a string is replaced by the environment
+ * variable NAME, so secrets need not sit in the file.
+ */
+const jwks = {
+  type: 'object',
+  required: ['keys'],
+  properties: { keys: { type: 'array', minItems: 1, items: { type: 'object', required: ['kty'] } } },
+} as const;
+
+const keySource = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    jwks,
+    jwksUrl: { type: 'string', format: 'uri' },
+  },
+  oneOf: [{ required: ['jwks'] }, { required: ['jwksUrl'] }],
+} as const;
+
+const resilience = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    timeoutMs: { type: 'integer', minimum: 1, default: 3000 },
+    retries: { type: 'integer', minimum: 0, maximum: 5, default: 2 },
+    retryBaseDelayMs: { type: 'integer', minimum: 1, default: 50 },
+    retryMaxDelayMs: { type: 'integer', minimum: 1, default: 500 },
+    breakerThreshold: { type: 'integer', minimum: 1, default: 5, description: 'consecutive failures that open the breaker' },
+    breakerHalfOpenAfterMs: { type: 'integer', minimum: 1, default: 10000 },
+    maxConcurrent: { type: 'integer', minimum: 1, default: 64 },
+    maxQueued: { type: 'integer', minimum: 0, default: 256 },
+  },
+} as const;
+
+const upstream = (extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    url: { type: 'string', format: 'uri', description: 'base URL; absent = the embedded simulator' },
+    resilience,
+    ...extra,
+  },
+});
+
+export const configSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:gateway:config',
+  type: 'object',
+  additionalProperties: false,
+  required: ['gatewayId'],
+  properties: {
+    gatewayId: { type: 'string', minLength: 1, description: 'the `aud` clients put in their assertions' },
+    publicUrl: { type: 'string', format: 'uri', description: 'the URL clients reach; default http://127.0.0.1:PORT' },
+    listen: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+      },
+    },
+    dataDir: { type: 'string', default: './.data' },
+    instanceId: { type: 'string', default: 'gw-1', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    limits: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        maxBodyBytes: { type: 'integer', minimum: 256, default: 65536 },
+        maxAssertionLifetimeSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 300 },
+        clockSkewSeconds: { type: 'integer', minimum: 0, maximum: 120, default: 30 },
+      },
+    },
+    signing: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        privateJwkFile: { type: 'string', description: "default <dataDir>/keys/gateway.private.jwk.json, generated at first start" },
+        alg: { enum: ['ES256', 'EdDSA'], default: 'ES256' },
+      },
+    },
+    audit: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        store: { enum: ['sqlite', 'postgres', 'memory'], default: 'sqlite' },
+        sqliteFile: { type: 'string', description: 'default <dataDir>/audit.sqlite' },
+        postgresUrl: { type: 'string' },
+        postgresSchema: { type: 'string', default: 'gateway_audit', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+        pseudonymKey: { type: 'string', minLength: 32, description: 'HMAC key for subject pseudonyms; default generated under dataDir' },
+        maxBatch: { type: 'integer', minimum: 1, default: 256 },
+        checkpointEveryEntries: { type: 'integer', minimum: 1, default: 1000 },
+        checkpointEverySeconds: { type: 'integer', minimum: 1, default: 60 },
+      },
+    },
+    redis: {
+      type: 'object', additionalProperties: false,
+      properties: { url: { type: 'string' }, keyPrefix: { type: 'string', default: 'gw:' } },
+      required: ['url'],
+    },
+    identityProvider: {
+      type: 'object', additionalProperties: false, required: ['issuer'],
+      properties: {
+        issuer: { type: 'string', minLength: 1 },
+        jwks,
+        jwksUrl: { type: 'string', format: 'uri' },
+        maxConsentLifetimeSeconds: { type: 'integer', minimum: 1, default: 900 },
+      },
+      oneOf: [{ required: ['jwks'] }, { required: ['jwksUrl'] }],
+    },
+    clients: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['id', 'name', 'keys'],
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
+          name: { type: 'string', minLength: 1 },
+          keys: keySource,
+          rateLimitPerMinute: { type: 'integer', minimum: 1, default: 6000 },
+        },
+      },
+    },
+    purposes: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['code', 'legalBasis'],
+        properties: {
+          code: { type: 'string', pattern: '^[A-Z0-9_]{2,64}$' },
+          legalBasis: { type: 'string', minLength: 1 },
+          caseIdRequired: { type: 'boolean', default: false },
+          confidentialDays: { type: 'integer', minimum: 0, default: 0, description: 'days during which citizens do not see accesses for this purpose' },
+        },
+      },
+    },
+    grants: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['client', 'service'],
+        properties: {
+          client: { type: 'string' },
+          service: { type: 'string' },
+          purposes: { type: 'array', items: { type: 'string' }, default: [] },
+          fieldGroups: { type: 'array', items: { type: 'string' }, default: [] },
+        },
+      },
+    },
+    upstreams: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        population: upstream(),
+        land: upstream(),
+        tax: upstream({ clientId: { type: 'string' }, clientSecret: { type: 'string' } }),
+        justice: upstream(),
+      },
+    },
+    simulators: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'embedded agency simulators, started for every upstream without a url',
+      properties: Object.fromEntries(['population', 'land', 'tax', 'justice'].map((a) => [a, {
+        type: 'object', additionalProperties: false, default: {},
+        properties: {
+          latencyMs: { type: 'integer', minimum: 0, default: 0 },
+          failureRate: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+        },
+      }])),
+    },
+    forms: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['id', 'title', 'fields'],
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+          title: { type: 'string' },
+          procedureCode: { type: 'string' },
+          documentsReplaced: { type: 'array', items: { type: 'string' }, default: [] },
+          fields: {
+            type: 'array', minItems: 1,
+            items: {
+              type: 'object', additionalProperties: false, required: ['name', 'service', 'fieldGroup', 'path'],
+              properties: {
+                name: { type: 'string' },
+                label: { type: 'string' },
+                service: { type: 'string' },
+                fieldGroup: { type: 'string' },
+                path: { type: 'string', description: 'dotted path into the service record' },
+              },
+            },
+          },
+        },
+      },
+    },
+    console: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        accounts: {
+          type: 'array', default: [],
+          items: {
+            type: 'object', additionalProperties: false, required: ['username', 'passwordHash'],
+            properties: {
+              username: { type: 'string', minLength: 1 },
+              passwordHash: { type: 'string', pattern: '^scrypt\\$' },
+              displayName: { type: 'string' },
+            },
+          },
+        },
+        sessionSeconds: { type: 'integer', minimum: 60, default: 3600 },
+      },
+    },
+  },
+} as const;

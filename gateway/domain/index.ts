@@ -1,0 +1,3 @@
+export { parsePersonalId, isPersonalId, personalIdAgreesWith, makePersonalId, provinceCodes, type Sex, type PersonalIdParts } from './personal-id.ts';
+export { isTaxCode, isEnterpriseTaxCode, withCheckDigit } from './tax-code.ts';
+export { compareNames, foldDiacritics, type NameMatch } from './names.ts';

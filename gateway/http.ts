@@ -1,0 +1,87 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { GatewayError, asGatewayError, problemLanguage, toProblem } from './errors.ts';
+import type { Inbound, Operation, Outbound, Pipeline } from './pipeline/index.ts';
+import type { Authenticated } from './pipeline/authenticate.ts';
+
+const header = (req: Request, name: string) => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+export function inboundOf(req: Request, rawBody: Uint8Array, requestedService: string, requestedVersion: number | null): Inbound {
+  return {
+    rawBody,
+    authorization: header(req, 'authorization'),
+    consent: header(req, 'x-citizen-consent'),
+    idempotencyKey: header(req, 'idempotency-key'),
+    acceptLanguage: header(req, 'accept-language'),
+    requestedService,
+    requestedVersion,
+  };
+}
+
+export function send(res: Response, out: Outbound): void {
+  res.writeHead(out.status, { ...out.headers, 'Content-Length': String(out.body.length) });
+  res.end(out.body);
+}
+
+/** A problem response outside the pipeline (transport errors, unknown routes). */
+export function sendProblem(req: Request, res: Response, e: unknown): void {
+  const err = asGatewayError(e);
+  const requestId = randomUUID();
+  const body = Buffer.from(JSON.stringify(toProblem(err, requestId, problemLanguage(header(req, 'accept-language')))));
+  send(res, { status: err.status, headers: { 'Content-Type': 'application/problem+json; charset=utf-8', 'X-Request-Id': requestId, 'Cache-Control': 'no-store' }, body });
+}
+
+const EMPTY = new Uint8Array(0);
+const isJson = (req: Request) => /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(header(req, 'content-type') ?? '');
+
+/**
+ * Runs an authenticated GET endpoint (discovery, audit) through the pipeline: the body hash of a
+ * GET is that of the empty string.
+ */
+export function pipelineGet(pipeline: Pipeline, resolve: (req: Request) => (auth: Authenticated) => Operation | undefined, serviceName: string) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      send(res, await pipeline(inboundOf(req, EMPTY, serviceName, null), resolve(req)));
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+/** Reads a JSON body within the size limit: 415 for another media type, 413 when too large. */
+export function jsonBody(maxBytes: number) {
+  const raw = express.raw({ type: () => true, limit: maxBytes });
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!isJson(req)) return next(new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json'));
+    raw(req, res, next);
+  };
+}
+
+/** Turns body-parser and routing errors into catalogue problems; a 5xx never carries internals. */
+export function errorHandler(logger: { error: (o: object, m: string) => void }) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e: GatewayError;
+    const status = (err as { status?: number; type?: string })?.status;
+    if (err instanceof GatewayError) e = err;
+    else if (status === 413) e = new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+    else if (status === 415) e = new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'unsupported content encoding or charset');
+    else if (status && status >= 400 && status < 500) e = new GatewayError('REQUEST_INVALID', 'request could not be read');
+    else {
+      e = asGatewayError(err);
+      logger.error({ errName: (err as Error)?.name, path: req.path }, 'unhandled error');
+    }
+    if (res.headersSent) return res.destroy();
+    sendProblem(req, res, e);
+  };
+}
+
+export function baseApp(): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  return app;
+}

@@ -1,0 +1,129 @@
+import express, { type Express, type Request } from 'express';
+import { ANY_CLIENT, type Authorizer } from './pipeline/authorize.ts';
+import type { ConsentVerifier } from './pipeline/consent.ts';
+import type { Operation, Pipeline } from './pipeline/index.ts';
+import type { GatewayConfig } from './config/types.ts';
+import { contractKey, type Contract } from './contracts.ts';
+import type { AuditLog } from './audit/index.ts';
+import type { Signer } from './signing.ts';
+import type { Metrics } from './metrics.ts';
+import type { Logger } from './logger.ts';
+import type { AdapterHealth } from '../adapters/index.ts';
+import { GatewayError } from './errors.ts';
+import { baseApp, errorHandler, inboundOf, jsonBody, pipelineGet, send, sendProblem } from './http.ts';
+import { ASSERTION_ALGORITHMS } from './pipeline/authenticate.ts';
+import { entriesOperation, verifyOperation } from './audit-api.ts';
+
+export interface RouteDeps {
+  cfg: GatewayConfig;
+  pipeline: Pipeline;
+  operations: Map<string, Operation>;
+  contracts: Map<string, Contract>;
+  audit: AuditLog;
+  signer: Signer;
+  metrics: Metrics;
+  logger: Logger;
+  adapters: AdapterHealth[];
+  authorizer: Authorizer;
+  verifyConsent: ConsentVerifier;
+  publicUrl(): string;
+}
+
+const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
+
+/** The wire interface of DESIGN.md §3; every data service goes through the one pipeline route. */
+export function mountRoutes(d: RouteDeps): Express {
+  const app = baseApp();
+  const { cfg, pipeline, operations, contracts } = d;
+
+  app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    try {
+      await d.audit.store.probe();
+      checks.audit = 'ok';
+    } catch {
+      checks.audit = 'unavailable';
+    }
+    const breakers = Object.fromEntries(d.adapters.map((a) => [a.name, a.breakerState()]));
+    const allOpen = d.adapters.length > 0 && Object.values(breakers).every((s) => s === 'open');
+    const ready = checks.audit === 'ok' && !allOpen;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+  app.get('/.well-known/jwks.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').json(d.signer.jwks); });
+  app.get('/.well-known/gateway-configuration', (_req, res) => {
+    const base = d.publicUrl();
+    res.json({
+      gateway_id: cfg.gatewayId,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      openapi_uri: `${base}/openapi.json`,
+      services_endpoint: `${base}/services`,
+      service_endpoint_template: `${base}/services/{serviceId}/v{major}`,
+      audit_endpoints: { entries: `${base}/audit/entries`, verify: `${base}/audit/verify`, export: `${base}/audit/export`, citizen_access_log: `${base}/citizen/access-log` },
+      assertion_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
+      assertion_required_claims: ['iss', 'aud', 'iat', 'exp', 'jti', 'body_sha256'],
+      assertion_optional_claims: ['purpose', 'case_id', 'user_id'],
+      max_assertion_lifetime_seconds: cfg.limits.maxAssertionLifetimeSeconds,
+      clock_skew_seconds: cfg.limits.clockSkewSeconds,
+      body_hash_alg: 'sha-256, base64url, over the exact request body bytes',
+      response_signature_header: 'X-Gateway-Signature',
+      response_signing_alg_values_supported: [d.signer.jwks.keys[0]?.alg],
+      consent_header: 'X-Citizen-Consent',
+      consent_issuer: cfg.identityProvider?.issuer ?? null,
+      purposes: cfg.purposes.map((p) => ({ code: p.code, legal_basis: p.legalBasis, case_id_required: p.caseIdRequired })),
+      max_body_bytes: cfg.limits.maxBodyBytes,
+    });
+  });
+
+  // Discovery: what this client may call (like X-Road's allowedMethods).
+  app.get('/services', pipelineGet(pipeline, () => ({ client }) => ({
+    service: 'discovery.services', version: null, grant: ANY_CLIENT, purposeRequired: false,
+    async run() {
+      const granted = cfg.grants.filter((g) => g.client === client.id);
+      const services = [...contracts.values()]
+        .filter((c) => granted.some((g) => g.service === c.meta.service))
+        .map((c) => {
+          const g = granted.find((x) => x.service === c.meta.service)!;
+          return {
+            service: c.meta.service, version: c.meta.version, title: c.meta.title,
+            path: `/services/${c.meta.service}/v${c.meta.version}`,
+            purposes: g.purposes.map((code) => { const p = d.authorizer.purpose(code)!; return { code, legalBasis: p.legalBasis, caseIdRequired: p.caseIdRequired }; }),
+            fieldGroups: g.fieldGroups.filter((f) => f in c.meta.fieldGroups || !Object.keys(c.meta.fieldGroups).length),
+            consentRequired: Boolean(c.meta.consent), idempotencyKeyRequired: Boolean(c.meta.write),
+          };
+        });
+      const audit = granted.some((g) => g.service === 'audit');
+      return { body: { client: client.id, services, auditRole: audit }, subjects: [], fields: [] };
+    },
+  }), 'discovery.services'));
+
+  app.get('/services/:serviceId/:version', (req, res) => {
+    const c = contracts.get(contractKey(req.params.serviceId, version(req.params.version) ?? -1));
+    if (!c) return sendProblem(req, res, new GatewayError('SERVICE_UNKNOWN', 'no such service or version'));
+    res.json({ ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema });
+  });
+
+  app.post('/services/:serviceId/:version', jsonBody(cfg.limits.maxBodyBytes), async (req, res, next) => {
+    try {
+      const v = version(req.params.version);
+      const op = operations.get(contractKey(String(req.params.serviceId), v ?? -1));
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      send(res, await pipeline(inboundOf(req, body, String(req.params.serviceId), v), () => op));
+    } catch (e) {
+      next(e);
+    }
+  });
+
+  app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));
+  app.get('/audit/verify', pipelineGet(pipeline, () => () => verifyOperation(d.audit), 'audit.verify'));
+
+  app.all('/services/:serviceId/:version', (req, res) => sendProblem(req, res, new GatewayError('METHOD_NOT_ALLOWED', 'data services take POST')));
+  app.use((req, res) => sendProblem(req, res, new GatewayError('NOT_FOUND', 'no such endpoint')));
+  app.use(errorHandler(d.logger));
+  return app;
+}
+
+export { express };

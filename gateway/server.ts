@@ -1,0 +1,137 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Express } from 'express';
+import { createAdapters, adapterList, listenOnLoopback, simulatorFactories, type Adapters } from '../adapters/index.ts';
+import { AGENCIES, type AgencyName, type GatewayConfig } from './config/types.ts';
+import { contractKey, loadContracts, type Contract } from './contracts.ts';
+import { keyPairFromJwk, loadOrCreatePrivateJwk } from './keys.ts';
+import { createSigner, type Signer } from './signing.ts';
+import { createAuditLog, openStore, type AuditLog, type AuditStore } from './audit/index.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createMemoryState, type SharedState } from './shared-state.ts';
+import { createAuthenticator } from './pipeline/authenticate.ts';
+import { createAuthorizer } from './pipeline/authorize.ts';
+import { createConsentVerifier } from './pipeline/consent.ts';
+import { createPipeline, type Operation } from './pipeline/index.ts';
+import { handlers, serviceOperation } from './services/index.ts';
+import { mountRoutes } from './routes.ts';
+import type { DestinationStream } from 'pino';
+
+export interface GatewayOptions {
+  /** Log destination (tests capture it). */
+  logDestination?: DestinationStream;
+  /** Replace the audit store (tests inject failing or memory stores). */
+  auditStore?: AuditStore;
+  /** Replace shared state (tests). */
+  sharedState?: SharedState;
+  /** Clock for token checks (tests freeze it). */
+  now?: () => number;
+}
+
+/** The parts of a running gateway that tests and the CLI reach into. */
+export interface Gateway {
+  app: Express;
+  config: GatewayConfig;
+  audit: AuditLog;
+  signer: Signer;
+  metrics: Metrics;
+  logger: Logger;
+  adapters: Adapters;
+  contracts: Map<string, Contract>;
+  /** URLs of every upstream (embedded simulators included). */
+  upstreamUrls: Record<AgencyName, string>;
+  url?: string;
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, finishes in-flight requests, commits the pending audit batch. */
+  close(): Promise<void>;
+}
+
+async function startSimulators(cfg: GatewayConfig) {
+  const urls = {} as Record<AgencyName, string>;
+  const closers: (() => Promise<void>)[] = [];
+  for (const agency of AGENCIES) {
+    const configured = cfg.upstreams[agency]?.url;
+    if (configured) {
+      urls[agency] = configured.replace(/\/$/, '');
+      continue;
+    }
+    const factory = simulatorFactories[agency];
+    if (!factory) continue;
+    const { url, close } = await listenOnLoopback(factory({ ...cfg.simulators[agency] }));
+    urls[agency] = url;
+    closers.push(close);
+  }
+  return { urls, close: () => Promise.all(closers.map((c) => c())).then(() => undefined) };
+}
+
+async function createSharedState(cfg: GatewayConfig): Promise<SharedState> {
+  if (!cfg.redis) return createMemoryState();
+  const { createRedisState } = await import('./redis-state.ts');
+  return createRedisState(cfg.redis);
+}
+
+/** Assembles a gateway from a validated config: keys, audit log, simulators, adapters, pipeline, routes. */
+export async function createGateway(cfg: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = createLogger(cfg.logLevel, options.logDestination).child({ instance: cfg.instanceId });
+  const metrics = createMetrics();
+  metrics.initAgencies(AGENCIES);
+  const keyFile = cfg.signing.privateJwkFile ?? join(cfg.dataDir, 'keys', 'gateway.private.jwk.json');
+  const signer = createSigner(await keyPairFromJwk(await loadOrCreatePrivateJwk(keyFile, cfg.signing.alg)));
+  const store = options.auditStore ?? (await openStore(cfg));
+  const audit = await createAuditLog(cfg, signer, store, {
+    onCommit(batch, ms) {
+      metrics.auditCommit.observe(ms / 1000);
+      metrics.auditBatch.observe(batch.length);
+    },
+    onError: (e) => logger.error({ errName: (e as Error)?.name, errCode: (e as { code?: string })?.code }, 'audit commit failed'),
+  });
+  const shared = options.sharedState ?? (await createSharedState(cfg));
+  const simulators = await startSimulators(cfg);
+  const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
+  const contracts = loadContracts();
+  const contractOf = (service: string, version = 1) => contracts.get(contractKey(service, version));
+  const verifyConsent = createConsentVerifier(cfg, options.now);
+  const authorizer = createAuthorizer(cfg);
+  const operations = new Map<string, Operation>();
+  for (const h of handlers) {
+    const contract = contractOf(h.service, h.version);
+    if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
+    operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf }));
+  }
+  const pipeline = createPipeline({
+    authenticate: createAuthenticator(cfg, shared.replay, options.now),
+    authorizer, rateLimiter: shared.rateLimiter, audit, signer, logger, metrics,
+  });
+
+  let server: Server | undefined;
+  const gateway: Gateway = {
+    app: undefined as unknown as Express,
+    config: cfg, audit, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
+    async listen(port = cfg.listen.port, host = cfg.listen.host) {
+      await new Promise<void>((resolve, reject) => {
+        server = gateway.app.listen(port, host, () => resolve());
+        server.once('error', reject);
+      });
+      server!.keepAliveTimeout = 65_000;
+      const address = server!.address();
+      const actual = typeof address === 'object' && address ? address.port : port;
+      gateway.url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+      return gateway.url;
+    },
+    async close() {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+        });
+      }
+      await audit.close();
+      await shared.close();
+      await simulators.close();
+    },
+  };
+  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '' });
+  return gateway;
+}
