@@ -4,10 +4,14 @@ import type { AgencyName, GatewayConfig } from '../gateway/config/types.ts';
 import type { UpstreamObserver, BreakerState } from './shared/upstream-client.ts';
 import type { SimulatorFaults } from './shared/simulator-faults.ts';
 import { createPopulationAdapter, createPopulationSimulator, type PopulationAdapter } from './population/index.ts';
+import { createLandAdapter, createLandSimulator, type LandAdapter } from './land/index.ts';
+import { createJusticeAdapter, createJusticeSimulator, type JusticeAdapter } from './justice/index.ts';
 
 /** Every agency system behind its adapter, as the gateway's handlers see them. */
 export interface Adapters {
   population: PopulationAdapter;
+  land: LandAdapter;
+  justice: JusticeAdapter;
 }
 
 /** What every adapter has besides its operations. */
@@ -23,12 +27,16 @@ export { createPopulationAdapter, createPopulationSimulator };
 /** Each agency's simulator factory (an express app speaking that agency's native protocol). */
 export const simulatorFactories: Partial<Record<AgencyName, (faults: SimulatorFaults) => Express>> = {
   population: createPopulationSimulator,
+  land: createLandSimulator,
+  justice: createJusticeSimulator,
 };
 
 /** Builds every adapter from config and the upstream URLs (configured, or the embedded simulators'). */
 export function createAdapters(cfg: GatewayConfig, urls: Record<AgencyName, string>, observer?: UpstreamObserver): Adapters {
   return {
     population: createPopulationAdapter({ baseUrl: urls.population, resilience: cfg.upstreams.population.resilience, observer }),
+    land: createLandAdapter({ baseUrl: urls.land, resilience: cfg.upstreams.land.resilience, observer }),
+    justice: createJusticeAdapter({ baseUrl: urls.justice, resilience: cfg.upstreams.justice.resilience, observer }),
   };
 }
 

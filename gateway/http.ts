@@ -1,5 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
+import { pipeline, Readable } from 'node:stream';
 import { GatewayError, asGatewayError, problemLanguage, toProblem } from './errors.ts';
 import type { Inbound, Operation, Outbound, Pipeline } from './pipeline/index.ts';
 import type { Authenticated } from './pipeline/authenticate.ts';
@@ -22,8 +23,18 @@ export function inboundOf(req: Request, rawBody: Uint8Array, requestedService: s
 }
 
 export function send(res: Response, out: Outbound): void {
+  if (out.stream) return sendStream(res, out.status, out.headers, out.stream);
   res.writeHead(out.status, { ...out.headers, 'Content-Length': String(out.body.length) });
   res.end(out.body);
+}
+
+/**
+ * Sends a streamed body with backpressure (chunked). A failure mid-stream can only cut the
+ * connection, so the client sees an incomplete transfer, never a clean end.
+ */
+export function sendStream(res: Response, status: number, headers: Record<string, string>, chunks: AsyncIterable<string | Uint8Array>): void {
+  res.writeHead(status, headers);
+  pipeline(Readable.from(chunks), res, () => {});
 }
 
 /** A problem response outside the pipeline (transport errors, unknown routes). */

@@ -12,7 +12,10 @@ import type { AdapterHealth } from '../adapters/index.ts';
 import { GatewayError } from './errors.ts';
 import { baseApp, errorHandler, inboundOf, jsonBody, pipelineGet, send, sendProblem } from './http.ts';
 import { ASSERTION_ALGORITHMS } from './pipeline/authenticate.ts';
-import { entriesOperation, verifyOperation } from './audit-api.ts';
+import { checkpointsOperation, entriesOperation, exportOperation, verifyOperation } from './audit-api.ts';
+import { accessLogOperation } from './citizen-api.ts';
+import { consoleRouter } from './console/router.ts';
+import { buildOpenApi } from './openapi.ts';
 
 export interface RouteDeps {
   cfg: GatewayConfig;
@@ -27,6 +30,8 @@ export interface RouteDeps {
   authorizer: Authorizer;
   verifyConsent: ConsentVerifier;
   publicUrl(): string;
+  /** The gateway's clock (tests freeze it); Date.now when absent. */
+  now?: () => number;
 }
 
 const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
@@ -53,6 +58,9 @@ export function mountRoutes(d: RouteDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
+  // Built once at start: a contract whose $ref points nowhere fails the start, not a request.
+  const openapi = Buffer.from(JSON.stringify(buildOpenApi(contracts, { gatewayId: cfg.gatewayId, publicUrl: cfg.publicUrl, limits: cfg.limits })));
+  app.get('/openapi.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi); });
   app.get('/.well-known/jwks.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').json(d.signer.jwks); });
   app.get('/.well-known/gateway-configuration', (_req, res) => {
     const base = d.publicUrl();
@@ -119,6 +127,11 @@ export function mountRoutes(d: RouteDeps): Express {
 
   app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));
   app.get('/audit/verify', pipelineGet(pipeline, () => () => verifyOperation(d.audit), 'audit.verify'));
+  app.get('/audit/export', pipelineGet(pipeline, (req: Request) => () => exportOperation(req, d.audit), 'audit.export'));
+  app.get('/audit/checkpoints', pipelineGet(pipeline, (req: Request) => () => checkpointsOperation(req, d.audit), 'audit.checkpoints'));
+  const now = d.now ?? Date.now;
+  app.get('/citizen/access-log', pipelineGet(pipeline, (req: Request) => () => accessLogOperation(req, { cfg, audit: d.audit, verifyConsent: d.verifyConsent, now }), 'citizen.access-log'));
+  app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, now }));
 
   app.all('/services/:serviceId/:version', (req, res) => sendProblem(req, res, new GatewayError('METHOD_NOT_ALLOWED', 'data services take POST')));
   app.use((req, res) => sendProblem(req, res, new GatewayError('NOT_FOUND', 'no such endpoint')));

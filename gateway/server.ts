@@ -10,6 +10,7 @@ import { createAuditLog, openStore, type AuditLog, type AuditStore } from './aud
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMemoryState, type SharedState } from './shared-state.ts';
+import { openIdempotencyStore } from './idempotency.ts';
 import { createAuthenticator } from './pipeline/authenticate.ts';
 import { createAuthorizer } from './pipeline/authorize.ts';
 import { createConsentVerifier } from './pipeline/consent.ts';
@@ -87,6 +88,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     onError: (e) => logger.error({ errName: (e as Error)?.name, errCode: (e as { code?: string })?.code }, 'audit commit failed'),
   });
   const shared = options.sharedState ?? (await createSharedState(cfg));
+  const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
   const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
   const contracts = loadContracts();
@@ -97,7 +99,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   for (const h of handlers) {
     const contract = contractOf(h.service, h.version);
     if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
-    operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf }));
+    operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf, idempotency }));
   }
   const pipeline = createPipeline({
     authenticate: createAuthenticator(cfg, shared.replay, options.now),
@@ -129,9 +131,10 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       }
       await audit.close();
       await shared.close();
+      await idempotency.close();
       await simulators.close();
     },
   };
-  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '' });
+  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now });
   return gateway;
 }

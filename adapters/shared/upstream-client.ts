@@ -37,6 +37,8 @@ export interface CallOptions<T> {
   referenceOf?: (result: T) => string | null;
   /** Where the call is recorded for the audit entry. */
   trace?: UpstreamCall[];
+  /** Statuses `interpret` reads itself instead of the shared 3xx/5xx mapping (SOAP 1.1 sends faults with HTTP 500). */
+  acceptStatus?: (status: number) => boolean;
 }
 
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['UPSTREAM_TIMEOUT', 'UPSTREAM_UNAVAILABLE']);
@@ -104,7 +106,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     } catch (e) {
       throw mapTransportError(agency, e);
     }
-    assertNotServerError(agency, response);
+    if (!call.acceptStatus?.(response.status)) assertNotServerError(agency, response);
     try {
       return call.interpret(response);
     } catch (e) {

@@ -225,6 +225,9 @@ function buildWorld(): World {
     else if (r < 0.35) addMortgage(p, citizen, 'released', int(2010, 2020));
     if (rand() < 0.3) addObligation(p, citizen, pick(['land_use_levy', 'registration_fee', 'personal_income_tax'] as const), int(10, 900) * 100_000, rand() < 0.5);
   }
+  // One owner holds three parcels, so a lookup by owner pages through the land registry's answer.
+  addParcel([{ citizen: young, share: 1 }], 5, { mapSheet: 14, parcelNumber: 88 });
+  addParcel([{ citizen: young, share: 0.5 }, { citizen: cuong, share: 0.5 }], 4, { mapSheet: 9, parcelNumber: 211 });
   return { citizens, parcels, obligations, registrations };
 }
 

@@ -93,6 +93,7 @@ export async function demoConfig(dataDir: string): Promise<Record<string, unknow
       { client: 'portal', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address'] },
       { client: 'portal', service: 'land.parcel', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['parcel', 'certificate', 'owners'] },
       { client: 'portal', service: 'portal.prefill', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address', 'family', 'parcel'] },
+      { client: 'portal', service: 'citizen.access-log' },
       ...landOfficeServices.map((service) => ({
         client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS'],
         fieldGroups: ['core', 'address', 'vital', 'parcel', 'certificate', 'owners', 'obligations', 'registrations', 'declaration'],

@@ -23,6 +23,7 @@ export const isTaxCode = (code: string): boolean => isEnterpriseTaxCode(code) ||
 
 /** Completes 9 leading digits with their check digit; null when no valid check digit exists. */
 export function withCheckDigit(nineDigits: string): string | null {
+  if (!/^\d{9}$/.test(nineDigits) || /^0{7}$/.test(nineDigits.slice(2, 9))) return null;
   const sum = WEIGHTS.reduce((acc, w, i) => acc + w * Number(nineDigits[i]), 0);
   const remainder = sum % 11;
   if (remainder === 0 || 10 - remainder > 9) return null;

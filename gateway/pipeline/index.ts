@@ -20,7 +20,22 @@ export interface Inbound {
   requestedVersion: number | null;
 }
 
-export interface Outbound { status: number; headers: Record<string, string>; body: Buffer }
+export interface Outbound {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** A streamed body (audit exports), sent chunk by chunk in place of `body`. */
+  stream?: AsyncIterable<string | Uint8Array>;
+}
+
+/**
+ * A body too large to hold in memory. It is opened only after the request's audit entry is
+ * committed, and goes out unsigned: a detached signature needs the whole body first.
+ */
+export interface StreamedBody {
+  contentType: string;
+  open(): Promise<{ headers?: Record<string, string>; chunks: AsyncIterable<string | Uint8Array> }>;
+}
 
 export interface OperationContext {
   requestId: string;
@@ -37,6 +52,8 @@ export interface OperationResult {
   subjects: string[];
   /** Released field groups, as `service:group`. */
   fields: string[];
+  /** Set instead of `body` for a streamed answer. */
+  stream?: StreamedBody;
 }
 
 /** Something the pipeline can run once the caller is authenticated: a data service, discovery, an audit query. */
@@ -152,6 +169,19 @@ export function createPipeline(deps: PipelineDeps) {
       return out;
     }
 
+    if (result.stream) {
+      // No response hash can be known before a stream is sent: the entry records none.
+      try {
+        await audit.record({ ...pending('released', 200, null, result.subjects, result.fields, Buffer.alloc(0)), responseSha256: null });
+      } catch (auditError) {
+        return auditUnavailable(auditError, requestId, inbound);
+      }
+      const opened = await result.stream.open();
+      count('released', 'OK');
+      logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
+      return { status: 200, headers: { 'Content-Type': result.stream.contentType, 'Cache-Control': 'no-store', ...opened.headers, 'X-Request-Id': requestId }, body: Buffer.alloc(0), stream: opened.chunks };
+    }
+
     const body = Buffer.from(JSON.stringify(result.body));
     try {
       // Signing runs while the entry commits; nothing is released before the commit.
@@ -160,6 +190,7 @@ export function createPipeline(deps: PipelineDeps) {
         audit.record(pending('released', 200, null, result.subjects, result.fields, body)),
       ]);
       count('released', 'OK');
+      logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
       return { status: 200, headers: { ...JSON_HEADERS, 'X-Request-Id': requestId, 'X-Gateway-Signature': signature }, body };
     } catch (auditError) {
       return auditUnavailable(auditError, requestId, inbound);

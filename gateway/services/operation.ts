@@ -6,11 +6,13 @@ import type { ConsentVerifier } from '../pipeline/consent.ts';
 import type { FormConfig } from '../config/types.ts';
 import type { Adapters } from '../../adapters/index.ts';
 import type { ServiceHandler } from './types.ts';
+import type { IdempotencyStore } from '../idempotency.ts';
 
 export interface ServiceDeps {
   adapters: Adapters;
   forms: readonly FormConfig[];
   verifyConsent: ConsentVerifier;
+  idempotency: IdempotencyStore;
   contractOf(service: string, version?: number): Contract | undefined;
 }
 
@@ -43,11 +45,13 @@ export function serviceOperation(handler: ServiceHandler, contract: Contract, de
       const granted = new Set(authz.grant.fieldGroups.filter((g) => g in groups || !handler.records));
       const response = await handler.handle({
         request: body, requestId, client: auth.client, claims: auth.claims, purpose: authz.purpose, consent,
-        grantedGroups: granted, trace, adapters: deps.adapters, idempotencyKey, forms: deps.forms, contract, contractOf: deps.contractOf,
+        grantedGroups: granted, trace, adapters: deps.adapters, idempotencyKey, idempotency: deps.idempotency, forms: deps.forms, contract, contractOf: deps.contractOf,
       });
       if (!contract.validateResponse(response)) {
         throw new GatewayError('UPSTREAM_BAD_RESPONSE', `answer outside ${meta.service} v${meta.version}: ${describeSchemaError(contract.validateResponse.errors)}`);
       }
+      // Subjects are everyone the answer concerns, read before minimisation removes members.
+      const subjects = handler.subjects(body, response);
       let fields: string[];
       if (handler.records) {
         const status = minimize(handler.records(response), groups, granted);
@@ -56,7 +60,7 @@ export function serviceOperation(handler: ServiceHandler, contract: Contract, de
       } else {
         fields = releasedFieldsOf(response);
       }
-      return { body: response, subjects: handler.subjects(body, response), fields };
+      return { body: response, subjects, fields };
     },
   };
 }

@@ -4,6 +4,7 @@ import type { ClientClaims } from '../pipeline/authenticate.ts';
 import type { Consent } from '../pipeline/consent.ts';
 import type { Adapters } from '../../adapters/index.ts';
 import type { Contract } from '../contracts.ts';
+import type { IdempotencyStore } from '../idempotency.ts';
 
 /** What a handler gets: the validated request and everything policy decided about it. */
 export interface ServiceContext<Req = any> {
@@ -19,6 +20,8 @@ export interface ServiceContext<Req = any> {
   trace: UpstreamCall[];
   adapters: Adapters;
   idempotencyKey: string | null;
+  /** Where writes keep their Idempotency-Key outcomes (replays, uncertain writes). */
+  idempotency: IdempotencyStore;
   forms: readonly FormConfig[];
   contract: Contract;
   /** Contracts of other services (composites validate what they gather). */

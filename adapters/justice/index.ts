@@ -1,0 +1,5 @@
+export {
+  createJusticeAdapter, mapRegistrations,
+  type JusticeAdapter, type Registration, type RegistrationQuery, type RegistrationsFound,
+} from './adapter.ts';
+export { createJusticeSimulator } from './simulator.ts';

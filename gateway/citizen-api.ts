@@ -1,0 +1,94 @@
+import type { Request } from 'express';
+import { GatewayError } from './errors.ts';
+import type { AuditEntry, AuditLog } from './audit/index.ts';
+import type { GatewayConfig } from './config/types.ts';
+import type { ConsentVerifier } from './pipeline/consent.ts';
+import type { Operation } from './pipeline/index.ts';
+import { intParam } from './audit-api.ts';
+
+export const ACCESS_LOG_SERVICE = 'citizen.access-log';
+
+const DAY_MS = 86_400_000;
+/** Pages of the store read for one page of the citizen's log, so hidden entries cannot make a request scan without end. */
+const MAX_ROUNDS = 20;
+
+/** One access as the citizen sees it. */
+export interface CitizenAccess {
+  /** The audit entry's id: what a citizen quotes in a complaint. */
+  reference: string;
+  time: string;
+  agency: { id: string; name: string };
+  service: string;
+  purpose: { code: string; legalBasis: string | null } | null;
+  caseId: string | null;
+  fields: string[];
+  outcome: AuditEntry['outcome'];
+}
+
+export interface CitizenApiDeps {
+  cfg: GatewayConfig;
+  audit: AuditLog;
+  verifyConsent: ConsentVerifier;
+  now: () => number;
+}
+
+/** The agency's name from config; console reads are named as such. */
+export function clientName(cfg: GatewayConfig, clientId: string): string {
+  const client = cfg.clients.find((c) => c.id === clientId);
+  if (client) return client.name;
+  if (clientId.startsWith('console:')) return 'Kiểm tra nhật ký (auditor console)';
+  return clientId;
+}
+
+/**
+ * Whether the citizen may see an entry now: not their own look at this log, and not an access
+ * whose purpose is kept confidential (e.g. an investigation) until `time + confidentialDays`.
+ */
+function visibleAt(cfg: GatewayConfig, e: AuditEntry, now: number): boolean {
+  if (e.service === ACCESS_LOG_SERVICE) return false;
+  const days = cfg.purposes.find((p) => p.code === e.purpose)?.confidentialDays ?? 0;
+  return days === 0 || Date.parse(e.time) + days * DAY_MS <= now;
+}
+
+function toCitizenAccess(cfg: GatewayConfig, e: AuditEntry): CitizenAccess {
+  const purpose = e.purpose ? cfg.purposes.find((p) => p.code === e.purpose) : undefined;
+  return {
+    reference: e.id, time: e.time, agency: { id: e.client, name: clientName(cfg, e.client) }, service: e.service,
+    purpose: e.purpose ? { code: e.purpose, legalBasis: purpose?.legalBasis ?? null } : null,
+    caseId: e.caseId, fields: e.fields, outcome: e.outcome,
+  };
+}
+
+/**
+ * GET /citizen/access-log: who accessed the consenting citizen's data (`sub` of
+ * X-Citizen-Consent), newest first, paged. The caller is a client granted `citizen.access-log`
+ * (the portal); the citizen is found by the pseudonym of `sub`, as the log stores subjects.
+ */
+export function accessLogOperation(req: Request, d: CitizenApiDeps): Operation {
+  const q = req.query as Record<string, unknown>;
+  return {
+    service: ACCESS_LOG_SERVICE, version: null, grant: ACCESS_LOG_SERVICE, purposeRequired: false,
+    async run({ inbound, auth }) {
+      const consent = await d.verifyConsent(inbound.consent, auth.client.id);
+      const limit = intParam(q.limit, 'limit', 20, 100);
+      const filter = { subject: d.audit.pseudonymize(consent.sub) };
+      const now = d.now();
+      const entries: CitizenAccess[] = [];
+      let cursor = typeof q.cursor === 'string' && q.cursor ? q.cursor : null;
+      for (let round = 0; round < MAX_ROUNDS && entries.length < limit; round++) {
+        let page;
+        try {
+          // Asking only for what is still missing means a page never overshoots, so the store's cursor stays exact.
+          page = await d.audit.store.query(filter, limit - entries.length, cursor);
+        } catch (e) {
+          if (e instanceof RangeError) throw new GatewayError('REQUEST_INVALID', 'cursor invalid');
+          throw e;
+        }
+        for (const e of page.entries) if (visibleAt(d.cfg, e, now)) entries.push(toCitizenAccess(d.cfg, e));
+        cursor = page.nextCursor;
+        if (!cursor) break;
+      }
+      return { body: { entries, nextCursor: cursor }, subjects: [consent.sub], fields: [] };
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { Redis } from 'ioredis';
+import type { SharedState } from './shared-state.ts';
+
+/** Redis could not answer; the request that needed it is refused (fail closed), never let through. */
+export class SharedStateUnavailableError extends Error {
+  readonly code = 'SHARED_STATE_UNAVAILABLE';
+  constructor(operation: string, cause: unknown) {
+    super(`shared state (redis) unavailable during ${operation}`, { cause });
+    this.name = 'SharedStateUnavailableError';
+  }
+}
+
+/**
+ * A fixed window that starts at the client's first request: INCR and the expiry in one script, so
+ * a crash between them cannot leave a counter that never resets. Returns [count, ms to reset].
+ */
+const HIT_WINDOW = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`;
+
+const WINDOW_MS = 60_000;
+
+type WithHitWindow = Redis & { hitWindow(key: string, windowMs: number): Promise<[number, number]> };
+
+/** Runs a Redis command, turning any failure into SharedStateUnavailableError. */
+async function guarded<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    throw new SharedStateUnavailableError(operation, e);
+  }
+}
+
+/**
+ * Shared state for several gateway instances: single-use `jti`s (`SET NX EX`) and per-client rate
+ * limits in Redis. Commands are not queued while disconnected and time out, so an outage refuses
+ * requests at once instead of letting replays through or hanging them.
+ */
+export async function createRedisState({ url, keyPrefix = 'gw:' }: { url: string; keyPrefix?: string }): Promise<SharedState> {
+  const redis = new Redis(url, {
+    keyPrefix,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    commandTimeout: 2000,
+  }) as WithHitWindow;
+  // Connection errors also reject the command that needed Redis; without a listener ioredis would
+  // print every reconnect failure to stderr.
+  redis.on('error', () => {});
+  redis.defineCommand('hitWindow', { numberOfKeys: 1, lua: HIT_WINDOW });
+  try {
+    await redis.connect();
+  } catch (e) {
+    redis.disconnect();
+    throw new SharedStateUnavailableError('connect', e);
+  }
+
+  return {
+    kind: 'redis',
+    replay: {
+      async consume(key, ttlSeconds) {
+        const set = await guarded('replay check', () => redis.set(`replay:${key}`, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX'));
+        return set === 'OK';
+      },
+    },
+    rateLimiter: {
+      async hit(clientId, perMinute) {
+        const [count, ttlMs] = await guarded('rate limit', () => redis.hitWindow(`rate:${clientId}`, WINDOW_MS));
+        return { allowed: count <= perMinute, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
+      },
+    },
+    async ping() {
+      await guarded('ping', () => redis.ping());
+    },
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import nock from 'nock';
+import { createPopulationAdapter } from '../../adapters/population/index.ts';
+import type { UpstreamCall } from '../../gateway/audit/entry.ts';
+
+const BASE = 'http://population.upstream.test';
+const resilience = { timeoutMs: 200, retries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 5, breakerThreshold: 3, breakerHalfOpenAfterMs: 100, maxConcurrent: 8, maxQueued: 8 };
+const adapter = (over: Partial<typeof resilience> = {}) => createPopulationAdapter({ baseUrl: BASE, resilience: { ...resilience, ...over } });
+
+/** A recorded answer of the population database, in its own format. */
+const recorded = {
+  maKetQua: '00', thongDiep: 'Thành công', maTraCuu: 'TC0000000042',
+  duLieu: {
+    soDinhDanh: '001085123456', hoVaTen: 'Nguyễn Văn An', ngaySinh: '05/10/1985', gioiTinh: 'Nam', quocTich: 'Việt Nam', danToc: 'Kinh',
+    queQuan: 'Quận Ba Đình, Hà Nội', noiThuongTru: { chiTiet: 'Số 105 Phố Hàng Bài', xaPhuong: 'Phường Ba Đình', quanHuyen: 'Quận Ba Đình', tinhThanhPho: 'Hà Nội' },
+    noiOHienTai: { chiTiet: 'Số 105 Phố Hàng Bài', xaPhuong: 'Phường Ba Đình', quanHuyen: 'Quận Ba Đình', tinhThanhPho: 'Hà Nội' },
+    tinhTrang: 'CON_SONG', ngayMat: null, cha: null, me: null, voChong: { soDinhDanh: '001188654321', hoVaTen: 'Trần Thị Bình' },
+  },
+};
+const lookup = () => nock(BASE).post('/api/v1/cong-dan/tra-cuu', { soDinhDanh: '001085123456' });
+const codeOf = (p: Promise<unknown>) => p.then(() => 'OK', (e) => e.code as string);
+
+afterEach(() => nock.cleanAll());
+
+describe('population adapter', () => {
+  it('maps the native answer to the standard record (ISO dates, English names, NFC)', async () => {
+    lookup().reply(200, recorded);
+    const trace: UpstreamCall[] = [];
+    const r = await adapter().getIdentity('001085123456', trace);
+    expect(r).toMatchObject({ personalId: '001085123456', fullName: 'Nguyễn Văn An', dateOfBirth: '1985-10-05', sex: 'male', lifeStatus: 'alive', spouse: { personalId: '001188654321', fullName: 'Trần Thị Bình' } });
+    expect(r.source.reference).toBe('TC0000000042');
+    expect(trace).toEqual([expect.objectContaining({ agency: 'population', outcome: 'ok', reference: 'TC0000000042' })]);
+  });
+
+  it('maps the database 404 to SUBJECT_NOT_FOUND without retrying', async () => {
+    lookup().reply(404, { maLoi: 'CD404', moTa: 'Không tìm thấy công dân' });
+    const trace: UpstreamCall[] = [];
+    expect(await codeOf(adapter().getIdentity('001085123456', trace))).toBe('SUBJECT_NOT_FOUND');
+    expect(trace[0]!.outcome).toBe('not_found');
+  });
+
+  it('times out: UPSTREAM_TIMEOUT', async () => {
+    lookup().times(2).delay(500).reply(200, recorded);
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_TIMEOUT');
+  });
+
+  it('retries a read once after a 5xx and succeeds', async () => {
+    lookup().reply(503, { maLoi: 'HT503', moTa: 'bảo trì' });
+    lookup().reply(200, recorded);
+    expect((await adapter().getIdentity('001085123456')).fullName).toBe('Nguyễn Văn An');
+  });
+
+  it('gives UPSTREAM_UNAVAILABLE when 5xx persists', async () => {
+    lookup().times(2).reply(500, 'Internal Server Error');
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+  });
+
+  it('opens the breaker after consecutive failures, then half-opens and recovers', async () => {
+    const a = adapter({ retries: 0, breakerThreshold: 2, breakerHalfOpenAfterMs: 50 });
+    lookup().times(2).reply(503, {});
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+    expect(a.breakerState()).toBe('open');
+    const untouched = lookup().reply(200, recorded);
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+    expect(untouched.isDone()).toBe(false); // the open breaker did not call the upstream
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('OK');
+    expect(a.breakerState()).toBe('closed');
+  });
+
+  it('refuses a garbage body: UPSTREAM_BAD_RESPONSE', async () => {
+    lookup().reply(200, '<html>oops</html>', { 'Content-Type': 'text/html' });
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+  });
+
+  it('refuses an answer whose id disagrees with sex or birth year: UPSTREAM_BAD_RESPONSE', async () => {
+    lookup().reply(200, { ...recorded, duLieu: { ...recorded.duLieu, gioiTinh: 'Nữ' } });
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+    lookup().reply(200, { ...recorded, duLieu: { ...recorded.duLieu, ngaySinh: '31/02/1985' } });
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+  });
+
+  it('never follows a redirect', async () => {
+    lookup().reply(302, '', { Location: 'http://evil.test/steal' });
+    const evil = nock('http://evil.test').post('/steal').reply(200, recorded);
+    expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+    expect(evil.isDone()).toBe(false);
+  });
+
+  it('fails at creation on invalid options', () => {
+    expect(() => createPopulationAdapter({ baseUrl: 'not a url', resilience })).toThrow(TypeError);
+  });
+});

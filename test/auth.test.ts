@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base64url, importJWK, SignJWT, type JWK } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { generatePrivateJwk } from '../gateway/keys.ts';
+import { GATEWAY_ID, startGateway, type TestGateway } from './support/fixtures.ts';
+
+let gw: TestGateway;
+beforeAll(async () => { gw = await startGateway(); });
+afterAll(async () => { await gw.close(); });
+
+const BODY = JSON.stringify({ personalId: '001085123456' });
+const bodyHash = (b: string) => createHash('sha256').update(b).digest('base64url');
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Signs arbitrary claims/header with a key, the way a (possibly wrong) client would. */
+async function sign(jwk: JWK, claims: Record<string, unknown>, header: Record<string, unknown> = {}) {
+  const key = await importJWK(jwk, 'ES256');
+  return new SignJWT({ iss: 'portal', aud: GATEWAY_ID, iat: now(), exp: now() + 60, jti: randomUUID(), purpose: 'PUBLIC_SERVICE_PREFILL', body_sha256: bodyHash(BODY), ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: jwk.kid, ...header })
+    .sign(key);
+}
+
+async function codeOf(token: string | null, body = BODY) {
+  const res = await fetch(`${gw.url}/services/population.identity/v1`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(token === null ? {} : { Authorization: `Bearer ${token}` }) },
+    body,
+  });
+  const problem = res.status === 200 ? null : await res.json();
+  return { status: res.status, code: problem?.code as string | undefined };
+}
+
+describe('client authentication (DESIGN.md §3)', () => {
+  it('accepts a well-formed assertion', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, {}))).toEqual({ status: 200, code: undefined });
+  });
+
+  it('refuses a request without a token: AUTH_MISSING', async () => {
+    expect(await codeOf(null)).toEqual({ status: 401, code: 'AUTH_MISSING' });
+    const res = await fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Basic abc' }, body: BODY });
+    expect((await res.json()).code).toBe('AUTH_MISSING');
+  });
+
+  it('refuses a bad signature: AUTH_INVALID', async () => {
+    const token = await sign(gw.keys.portal!, {});
+    const [h, p, s] = token.split('.');
+    const sig = Buffer.from(s!, 'base64url');
+    sig[10] ^= 0xff;
+    expect(await codeOf(`${h}.${p}.${sig.toString('base64url')}`)).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses alg none: AUTH_INVALID', async () => {
+    const header = base64url.encode(JSON.stringify({ alg: 'none', kid: gw.keys.portal!.kid }));
+    const payload = base64url.encode(JSON.stringify({ iss: 'portal', aud: GATEWAY_ID, iat: now(), exp: now() + 60, jti: randomUUID(), purpose: 'PUBLIC_SERVICE_PREFILL', body_sha256: bodyHash(BODY) }));
+    expect(await codeOf(`${header}.${payload}.`)).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses HS256 signed with the client public key as the secret: AUTH_INVALID', async () => {
+    const { d: _d, ...pub } = gw.keys.portal!;
+    const secret = new TextEncoder().encode(JSON.stringify(pub));
+    const token = await new SignJWT({ iss: 'portal', aud: GATEWAY_ID, jti: randomUUID(), purpose: 'PUBLIC_SERVICE_PREFILL', body_sha256: bodyHash(BODY) })
+      .setProtectedHeader({ alg: 'HS256', kid: pub.kid }).setIssuedAt().setExpirationTime('60s').sign(secret);
+    expect(await codeOf(token)).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses an unknown kid: AUTH_INVALID', async () => {
+    const other = await generatePrivateJwk('ES256');
+    expect(await codeOf(await sign(other, {}))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses a key of another client under a known kid: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys['land-office']!, {}, { kid: gw.keys.portal!.kid }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses an unknown client: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { iss: 'stranger' }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses an expired assertion, beyond the 30 s skew: AUTH_EXPIRED', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { iat: now() - 200, exp: now() - 31 }))).toEqual({ status: 401, code: 'AUTH_EXPIRED' });
+  });
+
+  it('tolerates an assertion expired within the 30 s skew', async () => {
+    expect((await codeOf(await sign(gw.keys.portal!, { iat: now() - 100, exp: now() - 10 }))).status).toBe(200);
+  });
+
+  it('refuses an assertion issued in the future: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { iat: now() + 120, exp: now() + 180 }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses a lifetime over 300 s: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { iat: now(), exp: now() + 301 }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses the wrong audience: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { aud: 'urn:other:gateway' }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses a replayed jti: AUTH_REPLAYED', async () => {
+    const token = await sign(gw.keys.portal!, {});
+    expect((await codeOf(token)).status).toBe(200);
+    expect(await codeOf(token)).toEqual({ status: 401, code: 'AUTH_REPLAYED' });
+  });
+
+  it('refuses a body that does not match body_sha256: BODY_HASH_MISMATCH', async () => {
+    const token = await sign(gw.keys.portal!, {});
+    expect(await codeOf(token, JSON.stringify({ personalId: '001188654321' }))).toEqual({ status: 401, code: 'BODY_HASH_MISMATCH' });
+  });
+
+  it('refuses a missing body_sha256 or jti: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { body_sha256: undefined }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    expect(await codeOf(await sign(gw.keys.portal!, { jti: undefined }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('does not chain failed authentications into the audit log', async () => {
+    const before = (await gw.gateway.audit.store.head()).seq;
+    await codeOf(null);
+    await codeOf(await sign(gw.keys.portal!, { aud: 'nope' }));
+    expect((await gw.gateway.audit.store.head()).seq).toBe(before);
+  });
+});

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { catalogue, toProblem, GatewayError } from '../gateway/errors.ts';
+import { startGateway, type TestGateway } from './support/fixtures.ts';
+
+let gw: TestGateway;
+beforeAll(async () => { gw = await startGateway(); });
+afterAll(async () => { await gw.close(); });
+
+describe('the error catalogue', () => {
+  it('has unique codes, each documented in the README', () => {
+    const codes = Object.keys(catalogue);
+    expect(new Set(codes).size).toBe(codes.length);
+    const types = codes.map((c) => toProblem(new GatewayError(c as keyof typeof catalogue), 'x').type);
+    expect(new Set(types).size).toBe(codes.length);
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const [code, { status }] of Object.entries(catalogue)) expect(readme).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`));
+  });
+
+  it('never exposes the detail of a 5xx', () => {
+    const p = toProblem(new GatewayError('UPSTREAM_UNAVAILABLE', 'population: ECONNREFUSED 10.0.0.7:8443'), 'rid');
+    expect(p).not.toHaveProperty('detail');
+    expect(toProblem(new Error('secret stack'), 'rid')).toMatchObject({ status: 500, code: 'INTERNAL' });
+  });
+});
+
+describe('problem responses for bad input', () => {
+  const post = (headers: Record<string, string>, body: string | Buffer) =>
+    fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers, body });
+
+  it('malformed JSON → 400 REQUEST_INVALID as application/problem+json with the request id', async () => {
+    const token = await gw.assertion('{"personalId":');
+    const res = await post({ 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, '{"personalId":');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const p = await res.json();
+    expect(p).toMatchObject({ status: 400, code: 'REQUEST_INVALID', requestId: res.headers.get('x-request-id') });
+    expect(typeof p.type).toBe('string');
+    expect(typeof p.title).toBe('string');
+  });
+
+  it('malformed JSON without a token is still 400', async () => {
+    const res = await post({ 'Content-Type': 'application/json' }, '{nope');
+    expect((await res.json()).code).toBe('REQUEST_INVALID');
+  });
+
+  it('wrong content type → 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const res = await post({ 'Content-Type': 'text/plain' }, 'personalId=001085123456');
+    expect(res.status).toBe(415);
+    expect((await res.json()).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const form = await post({ 'Content-Type': 'application/x-www-form-urlencoded' }, 'a=b');
+    expect((await form.json()).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('oversized body → 413 PAYLOAD_TOO_LARGE', async () => {
+    const big = JSON.stringify({ personalId: 'x'.repeat(gw.config.limits.maxBodyBytes + 10) });
+    const res = await post({ 'Content-Type': 'application/json' }, big);
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('unknown members and wrong types → 400 REQUEST_INVALID', async () => {
+    for (const body of [{ personalId: '001085123456', extra: 1 }, { personalId: ['001085123456'] }, {}, []]) {
+      const res = await gw.call('population.identity', body);
+      expect((await res.json()).code).toBe('REQUEST_INVALID');
+    }
+  });
+
+  it('wrong method and unknown paths are problems too', async () => {
+    const get = await fetch(`${gw.url}/services/population.identity/v1/extra`);
+    expect((await get.json()).code).toBe('NOT_FOUND');
+    const put = await fetch(`${gw.url}/services/population.identity/v1`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect((await put.json()).code).toBe('METHOD_NOT_ALLOWED');
+  });
+
+  it('gives Vietnamese titles with Accept-Language: vi', async () => {
+    const res = await fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Accept-Language': 'vi-VN,vi;q=0.9' }, body: '{}' });
+    const p = await res.json();
+    expect(p.code).toBe('AUTH_MISSING');
+    expect(p.title).toBe(catalogue.AUTH_MISSING.vi);
+  });
+
+  it('maps an upstream outage to a 5xx that carries no upstream internals', async () => {
+    const cfg = await (await import('./support/fixtures.ts')).testConfig((raw) => { raw.upstreams.population = { url: 'http://127.0.0.1:9', resilience: { timeoutMs: 300, retries: 0 } }; });
+    const down = await startGateway(cfg);
+    try {
+      const res = await down.call('population.identity', { personalId: '001085123456' });
+      expect(res.status).toBe(503);
+      const text = await res.text();
+      expect(JSON.parse(text).code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(text).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|:9/);
+    } finally {
+      await down.close();
+    }
+  });
+});

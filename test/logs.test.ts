@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { world } from '../adapters/world/index.ts';
+import { startGateway, testConfig } from './support/fixtures.ts';
+
+describe('logs', () => {
+  it('are pino JSON lines with the request id, and never hold tokens, personal ids or names', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+    const gw = await startGateway(await testConfig((raw) => { raw.logLevel = 'debug'; }), { logDestination: sink });
+    const citizen = world().citizens[1]!;
+    try {
+      const body = JSON.stringify({ personalId: citizen.personalId });
+      const token = await gw.assertion(body);
+      const consent = await gw.consent(citizen.personalId, ['core']);
+      const ok = await gw.call('population.identity', null, { raw: body, token, consent });
+      expect(ok.status).toBe(200);
+      const refused = await gw.call('population.identity', null, { raw: body, token, consent });
+      expect(refused.status).toBe(401);
+      const denied = await gw.call('population.identity', { personalId: citizen.personalId }, { client: 'auditor', purpose: 'AUDIT_REVIEW' });
+      expect(denied.status).toBe(403);
+      await new Promise((r) => setTimeout(r, 50));
+      const log = lines.join('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      expect(lines.some((l) => JSON.parse(l).requestId === refused.headers.get('x-request-id'))).toBe(true);
+      for (const secret of [token, token.split('.')[1]!, token.split('.')[2]!, consent, consent.split('.')[2]!, citizen.personalId, citizen.fullName, citizen.fullName.normalize('NFD')]) {
+        expect(log).not.toContain(secret);
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+});
