@@ -6,12 +6,14 @@ import type { SimulatorFaults } from './shared/simulator-faults.ts';
 import { createPopulationAdapter, createPopulationSimulator, type PopulationAdapter } from './population/index.ts';
 import { createLandAdapter, createLandSimulator, type LandAdapter } from './land/index.ts';
 import { createJusticeAdapter, createJusticeSimulator, type JusticeAdapter } from './justice/index.ts';
+import { createTaxAdapter, createTaxSimulator, TAX_DEMO_CREDENTIALS, type TaxAdapter } from './tax/index.ts';
 
 /** Every agency system behind its adapter, as the gateway's handlers see them. */
 export interface Adapters {
   population: PopulationAdapter;
   land: LandAdapter;
   justice: JusticeAdapter;
+  tax: TaxAdapter;
 }
 
 /** What every adapter has besides its operations. */
@@ -29,6 +31,7 @@ export const simulatorFactories: Partial<Record<AgencyName, (faults: SimulatorFa
   population: createPopulationSimulator,
   land: createLandSimulator,
   justice: createJusticeSimulator,
+  tax: createTaxSimulator,
 };
 
 /** Builds every adapter from config and the upstream URLs (configured, or the embedded simulators'). */
@@ -37,6 +40,10 @@ export function createAdapters(cfg: GatewayConfig, urls: Record<AgencyName, stri
     population: createPopulationAdapter({ baseUrl: urls.population, resilience: cfg.upstreams.population.resilience, observer }),
     land: createLandAdapter({ baseUrl: urls.land, resilience: cfg.upstreams.land.resilience, observer }),
     justice: createJusticeAdapter({ baseUrl: urls.justice, resilience: cfg.upstreams.justice.resilience, observer }),
+    tax: createTaxAdapter({
+      baseUrl: urls.tax, resilience: cfg.upstreams.tax.resilience, observer,
+      clientId: cfg.upstreams.tax.clientId ?? TAX_DEMO_CREDENTIALS.clientId, clientSecret: cfg.upstreams.tax.clientSecret ?? TAX_DEMO_CREDENTIALS.clientSecret,
+    }),
   };
 }
 

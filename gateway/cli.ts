@@ -4,8 +4,11 @@
  * gateway token --key FILE [--service ID] [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE] [--iss ID] [--aud ID] [--lifetime S]
  * gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
  * gateway audit verify [--config FILE]
+ * gateway simulate <population|land|tax|justice> [--port N] [--host H]
+ * gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
@@ -20,7 +23,14 @@ const USAGE = `usage:
                                                 mint a client assertion for one request
   gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
                                                 mint a citizen consent with the demo identity provider
-  gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints`;
+  gateway simulate <population|land|tax|justice> [--port N] [--host H]
+                                                run one agency simulator alone (SIMULATOR_<AGENCY>_LATENCY_MS,
+                                                _FAILURE_RATE, _FAULT_MODE stage latency and faults)
+  gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
+  gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
+                                                offline: re-check an NDJSON export (GET /audit/export) against a signed
+                                                checkpoint (GET /audit/checkpoints) and the gateway's JWKS; no database,
+                                                no gateway; --head-seq is the X-Audit-Head-Seq the export came with`;
 
 const dataDir = () => process.env.GATEWAY_DATA_DIR ?? './.data';
 const readJwk = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as JWK;
@@ -85,7 +95,11 @@ async function token(args: string[]) {
 
 async function auditCommand(args: string[]) {
   if (args[0] !== 'verify') throw new UsageError('audit takes: verify');
-  const { values } = parseArgs({ args: args.slice(1), options: { config: { type: 'string' } } });
+  const { values } = parseArgs({ args: args.slice(1), options: {
+    config: { type: 'string' }, export: { type: 'string' }, checkpoint: { type: 'string' }, checkpoints: { type: 'string' },
+    jwks: { type: 'string' }, 'head-seq': { type: 'string' },
+  } });
+  if (values.export) return verifyExport(values);
   const { config } = await resolveConfig({ file: values.config });
   const { keyPairFromJwk, loadOrCreatePrivateJwk } = await import('./keys.ts');
   const { createSigner } = await import('./signing.ts');
@@ -93,15 +107,142 @@ async function auditCommand(args: string[]) {
   const key = await keyPairFromJwk(await loadOrCreatePrivateJwk(config.signing.privateJwkFile ?? join(config.dataDir, 'keys', 'gateway.private.jwk.json'), config.signing.alg));
   const store = await openStore(config);
   try {
-    const report = await verifyChain(store.scan(1), await store.checkpoints(), createSigner(key).jwks);
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-    process.stdout.write(report.ok
-      ? `chain intact: ${report.entries} entries, head seq ${report.headSeq}${report.lastCheckpoint ? `, last checkpoint seq ${report.lastCheckpoint.seq} at ${report.lastCheckpoint.time}` : ''}\n`
-      : `CHAIN BROKEN at seq ${report.firstBadSeq}: ${report.problem} (intact up to seq ${report.verifiedUpTo})\n`);
-    process.exitCode = report.ok ? 0 : 2;
+    printReport(await verifyChain(store.scan(1), await store.checkpoints(), createSigner(key).jwks));
   } finally {
     await store.close();
   }
+}
+
+type VerifyReport = Awaited<ReturnType<typeof import('./audit/index.ts').verifyChain>>;
+
+/** Prints the report and its one-line verdict; exit code 2 when the chain is not intact. */
+function printReport(report: VerifyReport, note = '') {
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  const checkpoint = report.lastCheckpoint ? `, last checkpoint seq ${report.lastCheckpoint.seq} at ${report.lastCheckpoint.time}` : '';
+  process.stdout.write(report.ok
+    ? `chain intact: ${report.entries} entries, head seq ${report.headSeq}${checkpoint}\n`
+    : report.problem === 'truncated'
+      ? `CHAIN TRUNCATED after seq ${report.headSeq}: entries from seq ${report.firstBadSeq} are missing${note}\n`
+      : `CHAIN BROKEN at seq ${report.firstBadSeq}: ${report.problem} (intact up to seq ${report.verifiedUpTo})${note}\n`);
+  process.exitCode = report.ok ? 0 : 2;
+}
+
+class ExportLineError extends Error {
+  constructor(readonly line: number, readonly afterSeq: number) { super(`line ${line} is not a JSON audit entry`); }
+}
+
+/** The entries of an NDJSON export, read line by line (an export can be larger than memory). */
+async function* readExport(file: string) {
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  let line = 0;
+  let lastSeq = 0;
+  for await (const text of lines) {
+    line++;
+    if (!text.trim()) continue;
+    let entry;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      throw new ExportLineError(line, lastSeq);
+    }
+    if (!entry || typeof entry !== 'object' || !Number.isInteger(entry.seq)) throw new ExportLineError(line, lastSeq);
+    lastSeq = entry.seq;
+    yield entry;
+  }
+}
+
+/** A checkpoint from a bare compact JWS: its claimed seq and hash come from the payload; verifyChain checks the signature. */
+function checkpointFromJws(jws: string) {
+  const payload = JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { seq: number; hash: string; time: string };
+  return { seq: payload.seq, hash: payload.hash, time: payload.time, jws };
+}
+
+/**
+ * Offline verification of an export: every hash, every link, the checkpoint's signature under the
+ * gateway's JWKS and its head; entries missing up to a checkpoint (or up to --head-seq) mean the
+ * export was cut short.
+ */
+async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string }) {
+  if (!values.jwks) throw new UsageError('offline verify needs --jwks FILE (the gateway\'s /.well-known/jwks.json)');
+  if (!values.checkpoint && !values.checkpoints) throw new UsageError('offline verify needs --checkpoint FILE.jws or --checkpoints FILE.json');
+  const { verifyChain } = await import('./audit/verify.ts');
+  const jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
+  const checkpoints = [];
+  try {
+    if (values.checkpoint) checkpoints.push(checkpointFromJws(readFileSync(values.checkpoint, 'utf8').trim()));
+    if (values.checkpoints) {
+      const listed = JSON.parse(readFileSync(values.checkpoints, 'utf8'));
+      checkpoints.push(...(Array.isArray(listed) ? listed : listed.checkpoints ?? []));
+    }
+  } catch {
+    throw new UsageError('the checkpoint file is not a compact JWS, or the checkpoints file not the JSON of GET /audit/checkpoints');
+  }
+  const headSeq = values['head-seq'] === undefined ? null : Number(values['head-seq']);
+  if (headSeq !== null && !Number.isInteger(headSeq)) throw new UsageError('--head-seq must be an integer');
+  let report: VerifyReport;
+  try {
+    report = await verifyChain(readExport(values.export!), checkpoints, jwks);
+  } catch (e) {
+    if (!(e instanceof ExportLineError)) throw e;
+    process.stdout.write(`CHAIN BROKEN at seq ${e.afterSeq + 1}: ${e.message} (intact up to seq ${e.afterSeq})\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (report.ok && headSeq !== null && report.headSeq < headSeq) {
+    report = { ...report, ok: false, firstBadSeq: report.headSeq + 1, problem: 'truncated' };
+  }
+  printReport(report, ' (offline, from the export)');
+}
+
+/** Default ports of the standalone simulators (the docker stack's upstream URLs use them). */
+const SIMULATOR_PORTS = { population: 9101, land: 9102, tax: 9103, justice: 9104 } as const;
+
+/** A number from the environment within bounds; a bad value stops the start, naming the variable. */
+function envNumber(name: string, max: number): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`${name} must be a number from 0 to ${max}`);
+  return n;
+}
+
+/**
+ * Runs one agency simulator alone, so each can have its own container; faults come from
+ * SIMULATOR_<AGENCY>_LATENCY_MS / _FAILURE_RATE / _FAULT_MODE as for the embedded ones.
+ */
+async function simulate(args: string[]) {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } } });
+  const { simulatorFactories } = await import('../adapters/index.ts');
+  const agency = positionals[0] as keyof typeof SIMULATOR_PORTS;
+  const factory = Object.hasOwn(SIMULATOR_PORTS, agency ?? '') ? simulatorFactories[agency] : undefined;
+  if (!factory || positionals.length !== 1) throw new UsageError(`simulate takes one agency: ${Object.keys(simulatorFactories).join(', ')}`);
+  const port = values.port === undefined ? SIMULATOR_PORTS[agency] : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0 to 65535');
+  const env = `SIMULATOR_${agency.toUpperCase()}_`;
+  const faultMode = process.env[`${env}FAULT_MODE`] || undefined;
+  if (faultMode && !['error', 'timeout', 'malformed'].includes(faultMode)) throw new UsageError(`${env}FAULT_MODE must be error, timeout or malformed`);
+  const faults = { latencyMs: envNumber(`${env}LATENCY_MS`, 600_000), failureRate: envNumber(`${env}FAILURE_RATE`, 1), faultMode: faultMode as 'error' | 'timeout' | 'malformed' | undefined };
+
+  const { default: express } = await import('express');
+  const app = express();
+  app.disable('x-powered-by');
+  // One health path for every simulator (container healthchecks), outside the faulted routes.
+  app.get('/_simulator/healthz', (_req, res) => { res.json({ status: 'ok', agency }); });
+  app.use(factory(faults));
+  const server = await new Promise<import('node:http').Server>((resolve, reject) => {
+    const s = app.listen(port, values.host!, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  const host = values.host!.includes(':') ? `[${values.host}]` : values.host;
+  process.stdout.write(`simulator ${agency} listening on http://${host}:${actual} (latency ${faults.latencyMs ?? 0} ms, failure rate ${faults.failureRate ?? 0}${faultMode ? `, ${faultMode}` : ''})\n`);
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 class UsageError extends Error {}
@@ -112,6 +253,7 @@ async function main(argv: string[]) {
     if (command === 'start') await start(rest);
     else if (command === 'token') await token(rest);
     else if (command === 'audit') await auditCommand(rest);
+    else if (command === 'simulate') await simulate(rest);
     else throw new UsageError(command ? `unknown command "${command}"` : 'a command is needed');
   } catch (e) {
     if (isConfigError(e)) {

@@ -25,7 +25,7 @@ describe('the error catalogue', () => {
 });
 
 describe('problem responses for bad input', () => {
-  const post = (headers: Record<string, string>, body: string | Buffer) =>
+  const post = (headers: Record<string, string>, body: string) =>
     fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers, body });
 
   it('malformed JSON → 400 REQUEST_INVALID as application/problem+json with the request id', async () => {

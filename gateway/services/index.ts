@@ -2,9 +2,11 @@ import type { ServiceHandler } from './types.ts';
 import { populationIdentity } from './population-identity.ts';
 import { landParcel } from './land-parcel.ts';
 import { justiceSecuredTransactions } from './justice-secured-transactions.ts';
+import { taxObligations } from './tax-obligations.ts';
+import { taxLandTransferDeclaration } from './tax-land-transfer-declaration.ts';
 
 /** Every data service's handler; its contract lives in contracts/<service>/v<major>/. */
-export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions];
+export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration];
 
 export { serviceOperation, RELEASED, type ServiceDeps } from './operation.ts';
 export type { ServiceHandler, ServiceContext } from './types.ts';

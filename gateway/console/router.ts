@@ -1,0 +1,273 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { asGatewayError, GatewayError, problemLanguage, toProblem } from '../errors.ts';
+import { entryHash, sha256Hex, type AuditLog, type Outcome, type PendingEntry } from '../audit/index.ts';
+import type { Contract } from '../contracts.ts';
+import type { GatewayConfig } from '../config/types.ts';
+import type { Logger } from '../logger.ts';
+import type { StreamedBody } from '../pipeline/index.ts';
+import { errorHandler, sendStream } from '../http.ts';
+import { exportFormat, exportStream, filterFromQuery, intParam } from '../audit-api.ts';
+import { clientName } from '../citizen-api.ts';
+import { LoginLimiter, SessionStore, signIn, type Session } from './auth.ts';
+import { activityReport, activityWindow, usageCsv, usageReport } from './reports.ts';
+
+export interface ConsoleDeps {
+  cfg: GatewayConfig;
+  audit: AuditLog;
+  contracts: Map<string, Contract>;
+  logger: Logger;
+  now: () => number;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+const COOKIE = 'gw_console';
+const CONSOLE_SERVICE = 'audit.console';
+
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+};
+
+/** What a console read answers: a body held in memory, or a stream (exports). */
+type Answer = { contentType: string; body: string; headers?: Record<string, string> } | { stream: StreamedBody };
+
+/** A console read: whom it concerns (known before it runs, for the audit entry of a refusal too) and its answer. */
+interface ConsoleRead {
+  /** Personal ids searched for. */
+  subjects?: string[];
+  /** Pseudonyms already in the log (an entry looked at). */
+  pseudonyms?: string[];
+  answer(): Promise<Answer>;
+}
+
+const json = (value: unknown): Answer => ({ contentType: 'application/json; charset=utf-8', body: JSON.stringify(value) });
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
+const isJson = (req: Request) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+
+/**
+ * The auditor console (DESIGN.md §1, auditor): static pages and a JSON API under /console/api.
+ * Sign-in with console accounts; the session id lives in an httpOnly, SameSite=Strict cookie; POSTs
+ * must be JSON from the console's own origin; every read is itself an audit entry
+ * (client `console:<username>`, service `audit.console`).
+ */
+export function consoleRouter(d: ConsoleDeps): Router {
+  const router = express.Router();
+  const sessions = new SessionStore(d.cfg.console.sessionSeconds, d.now);
+  const limiter = new LoginLimiter(d.now);
+  const nameOf = (client: string) => clientName(d.cfg, client);
+
+  router.use((_req, res, next) => {
+    res.set(SECURITY_HEADERS);
+    next();
+  });
+  router.use(express.static(PUBLIC_DIR, { index: 'index.html', redirect: false, dotfiles: 'ignore', maxAge: 0 }));
+  router.use('/api', (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  /** A console request's audit entry, committed before its answer leaves. */
+  function consoleEntry(session: Session, action: string, started: number, o: { id: string; time: string; outcome: Outcome; status: number; errorCode: string | null; subjects: string[]; requestBody?: string; responseSha256: string | null }): PendingEntry {
+    return {
+      id: o.id, time: o.time, client: `console:${session.username}`, userId: session.username, purpose: null, caseId: null,
+      service: CONSOLE_SERVICE, version: null, subjects: [...new Set(o.subjects)].sort(), fields: [`${CONSOLE_SERVICE}:${action}`],
+      outcome: o.outcome, status: o.status, errorCode: o.errorCode, upstreams: [], latencyMs: Math.round(performance.now() - started),
+      requestSha256: sha256Hex(o.requestBody ?? ''), responseSha256: o.responseSha256,
+    };
+  }
+
+  function sendProblemBody(req: Request, res: Response, err: GatewayError, requestId: string): void {
+    const body = JSON.stringify(toProblem(err, requestId, problemLanguage(req.headers['accept-language'])));
+    res.status(err.status).set({ 'Content-Type': 'application/problem+json; charset=utf-8', 'X-Request-Id': requestId, ...err.headers }).send(body);
+  }
+
+  /** Runs a read as the signed-in auditor: audited whether it answers or is refused; nothing leaves unless its entry committed. */
+  const read = (action: string, prepare: (req: Request) => ConsoleRead) => async (req: Request, res: Response) => {
+    const session = res.locals.session as Session;
+    const started = performance.now();
+    const id = randomUUID();
+    const time = new Date(d.now()).toISOString();
+    let prepared: ConsoleRead | undefined;
+    const record = async (outcome: Outcome, status: number, errorCode: string | null, responseSha256: string | null) => {
+      // Read when recording: looking at one entry learns its subjects only once it is found.
+      const subjects = [...(prepared?.subjects ?? []).map(d.audit.pseudonymize), ...(prepared?.pseudonyms ?? [])];
+      try {
+        await d.audit.record(consoleEntry(session, action, started, { id, time, outcome, status, errorCode, subjects, responseSha256 }));
+        return true;
+      } catch {
+        d.logger.error({ requestId: id, service: CONSOLE_SERVICE }, 'audit commit failed');
+        sendProblemBody(req, res, new GatewayError('AUDIT_UNAVAILABLE', 'audit commit failed'), id);
+        return false;
+      }
+    };
+
+    let answer: Answer;
+    try {
+      prepared = prepare(req);
+      answer = await prepared.answer();
+    } catch (e) {
+      const err = asGatewayError(e);
+      const outcome = err.status < 500 ? 'denied' : 'failed';
+      if (err.status >= 500) d.logger.error({ requestId: id, service: CONSOLE_SERVICE, errName: (e as Error)?.name }, 'console read failed');
+      if (await record(outcome, err.status, err.code, null)) sendProblemBody(req, res, err, id);
+      return;
+    }
+    if ('stream' in answer) {
+      if (!(await record('released', 200, null, null))) return;
+      const opened = await answer.stream.open();
+      sendStream(res, 200, { ...SECURITY_HEADERS, 'Content-Type': answer.stream.contentType, 'Cache-Control': 'no-store', ...opened.headers, 'X-Request-Id': id }, opened.chunks);
+      return;
+    }
+    const body = Buffer.from(answer.body);
+    if (!(await record('released', 200, null, sha256Hex(body)))) return;
+    res.status(200).set({ 'Content-Type': answer.contentType, 'X-Request-Id': id, ...answer.headers }).send(body);
+  };
+
+  /** POSTs only as JSON from the console's own origin: with the SameSite=Strict cookie, this keeps other sites out (CSRF). */
+  const sameOriginJson = (req: Request, _res: Response, next: NextFunction) => {
+    if (!isJson(req)) return next(new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json'));
+    const own = new Set([`${req.protocol}://${req.headers.host}`]);
+    if (d.cfg.publicUrl) own.add(new URL(d.cfg.publicUrl).origin);
+    if (!req.headers.origin || !own.has(req.headers.origin)) return next(new GatewayError('REQUEST_INVALID', 'cross-origin request refused'));
+    next();
+  };
+
+  const cookie = (req: Request, value: string, maxAge: number) => {
+    const secure = req.secure || Boolean(d.cfg.publicUrl?.startsWith('https:'));
+    return `${COOKIE}=${value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+  };
+
+  router.post('/api/login', sameOriginJson, express.json({ limit: '4kb' }), async (req, res) => {
+    try {
+      const { username, password } = (req.body ?? {}) as { username?: unknown; password?: unknown };
+      if (typeof username !== 'string' || typeof password !== 'string' || username.length > 200 || password.length > 1000) {
+        throw new GatewayError('REQUEST_INVALID', 'send {"username": ..., "password": ...}');
+      }
+      const key = `${username}\u0000${req.ip}`;
+      const wait = limiter.retryAfter(key);
+      if (wait > 0) throw new GatewayError('RATE_LIMITED', 'too many failed sign-ins; wait a minute', { headers: { 'Retry-After': String(wait) } });
+      const account = await signIn(d.cfg.console.accounts, username, password);
+      if (!account) {
+        limiter.fail(key);
+        d.logger.info({ event: 'console_sign_in_failed' }, 'console sign-in refused');
+        throw new GatewayError('AUTH_INVALID', 'wrong username or password');
+      }
+      const session = sessions.create(account);
+      const started = performance.now();
+      const id = randomUUID();
+      try {
+        await d.audit.record(consoleEntry(session, 'sign-in', started, { id, time: new Date(d.now()).toISOString(), outcome: 'released', status: 200, errorCode: null, subjects: [], responseSha256: null }));
+      } catch (e) {
+        sessions.delete(session.id);
+        throw new GatewayError('AUDIT_UNAVAILABLE', 'audit commit failed', { cause: e });
+      }
+      res.set('Set-Cookie', cookie(req, session.id, d.cfg.console.sessionSeconds));
+      res.json({ username: session.username, displayName: session.displayName, expiresAt: new Date(session.expiresAt).toISOString() });
+    } catch (e) {
+      // Answered here, not by the error handler, so Retry-After goes out with a 429.
+      sendProblemBody(req, res, asGatewayError(e), randomUUID());
+    }
+  });
+
+  router.post('/api/logout', sameOriginJson, (req, res) => {
+    sessions.delete(cookieValue(req, COOKIE));
+    res.set('Set-Cookie', cookie(req, '', 0)).status(204).end();
+  });
+
+  router.use('/api', (req, res, next) => {
+    const session = sessions.get(cookieValue(req, COOKIE));
+    if (!session) return next(new GatewayError('AUTH_MISSING', 'sign in to the console'));
+    res.locals.session = session;
+    next();
+  });
+
+  router.get('/api/session', (_req, res) => {
+    const s = res.locals.session as Session;
+    res.json({ username: s.username, displayName: s.displayName, expiresAt: new Date(s.expiresAt).toISOString() });
+  });
+
+  router.get('/api/entries', read('entries', (req) => {
+    const { filter, personalId } = filterFromQuery(req.query, d.audit);
+    const q = req.query as Record<string, unknown>;
+    return {
+      subjects: personalId ? [personalId] : [],
+      async answer() {
+        const limit = intParam(q.limit, 'limit', 50, 500);
+        let page;
+        try {
+          page = await d.audit.store.query(filter, limit, typeof q.cursor === 'string' && q.cursor ? q.cursor : null);
+        } catch (e) {
+          if (e instanceof RangeError) throw new GatewayError('REQUEST_INVALID', 'cursor invalid');
+          throw e;
+        }
+        return json({ entries: page.entries.map((e) => ({ ...e, clientName: nameOf(e.client) })), nextCursor: page.nextCursor });
+      },
+    };
+  }));
+
+  router.get('/api/entries/:id', read('entry', (req) => {
+    const id = String(req.params.id);
+    let found: Awaited<ReturnType<AuditLog['store']['get']>> = null;
+    const prepared: ConsoleRead = {
+      async answer() {
+        if (!/^[0-9a-f-]{36}$/.test(id) || !(found = await d.audit.store.get(id))) throw new GatewayError('NOT_FOUND', 'no such entry');
+        prepared.pseudonyms = found.subjects;
+        const purpose = found.purpose ? d.cfg.purposes.find((p) => p.code === found!.purpose) : undefined;
+        return json({
+          entry: found, clientName: nameOf(found.client), hashOk: entryHash(found) === found.hash,
+          purpose: found.purpose ? { code: found.purpose, legalBasis: purpose?.legalBasis ?? null, confidentialDays: purpose?.confidentialDays ?? 0 } : null,
+        });
+      },
+    };
+    return prepared;
+  }));
+
+  router.get('/api/chain', read('verify', () => ({ answer: async () => json(await d.audit.verify()) })));
+
+  router.get('/api/export', read('export', (req) => {
+    const { filter, personalId } = filterFromQuery(req.query, d.audit);
+    const format = exportFormat((req.query as Record<string, unknown>).format);
+    return { subjects: personalId ? [personalId] : [], answer: async () => ({ stream: exportStream(d.audit, filter, format) }) };
+  }));
+
+  router.get('/api/activity', read('activity', (req) => {
+    const days = intParam((req.query as Record<string, unknown>).days, 'days', 30, 366);
+    return {
+      async answer() {
+        const now = d.now();
+        return json(await activityReport(d.audit.store.scan(1, activityWindow(days, now)), days, now, nameOf));
+      },
+    };
+  }));
+
+  router.get('/api/usage', read('usage', (req) => {
+    const q = req.query as Record<string, unknown>;
+    const { filter } = filterFromQuery({ from: q.from, to: q.to } as Request['query'], d.audit);
+    if (q.format !== undefined && q.format !== 'json' && q.format !== 'csv') throw new GatewayError('REQUEST_INVALID', 'format must be json or csv');
+    const csv = q.format === 'csv';
+    return {
+      async answer() {
+        const report = await usageReport(d.audit.store.scan(1, { ...filter, outcome: 'released' }), d.contracts, nameOf);
+        if (!csv) return json(report);
+        return { contentType: 'text/csv; charset=utf-8', body: usageCsv(report), headers: { 'Content-Disposition': 'attachment; filename="usage-report.csv"' } };
+      },
+    };
+  }));
+
+  router.use('/api', (_req, _res, next) => next(new GatewayError('NOT_FOUND', 'no such console endpoint')));
+  router.use(errorHandler(d.logger));
+  return router;
+}
