@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { createAdapters, adapterList, listenOnLoopback, simulatorFactories, type Adapters } from '../adapters/index.ts';
@@ -72,6 +72,31 @@ async function createSharedState(cfg: GatewayConfig): Promise<SharedState> {
   return createRedisState(cfg.redis);
 }
 
+/**
+ * Graceful close for a listening server: stop accepting, let in-flight requests finish, then
+ * resolve. Without this a client's idle keep-alive connection would hold close() open for the
+ * whole keepAliveTimeout, so answers sent while closing say `Connection: close` and each connection
+ * is dropped as soon as its last answer is out.
+ */
+function drainingClose(server: Server): () => Promise<void> {
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  server.prependListener('request', (_req, res: ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (closing) server.closeIdleConnections();
+    });
+  });
+  return () => new Promise<void>((resolve) => {
+    closing = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
 /** Assembles a gateway from a validated config: keys, audit log, simulators, adapters, pipeline, routes. */
 export async function createGateway(cfg: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = createLogger(cfg.logLevel, options.logDestination).child({ instance: cfg.instanceId });
@@ -107,6 +132,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   });
 
   let server: Server | undefined;
+  let closeServer: (() => Promise<void>) | undefined;
   const gateway: Gateway = {
     app: undefined as unknown as Express,
     config: cfg, audit, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
@@ -116,19 +142,14 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
         server.once('error', reject);
       });
       server!.keepAliveTimeout = 65_000;
+      closeServer = drainingClose(server!);
       const address = server!.address();
       const actual = typeof address === 'object' && address ? address.port : port;
       gateway.url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
       return gateway.url;
     },
     async close() {
-      if (server) {
-        const s = server;
-        await new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeIdleConnections();
-        });
-      }
+      await closeServer?.();
       await audit.close();
       await shared.close();
       await idempotency.close();

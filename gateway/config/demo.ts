@@ -37,6 +37,7 @@ export const DEMO_FORMS = [
       { name: 'dateOfBirth', label: 'Ngày sinh', service: 'population.identity', fieldGroup: 'core', path: 'dateOfBirth' },
       { name: 'permanentAddress', label: 'Nơi thường trú', service: 'population.identity', fieldGroup: 'address', path: 'permanentAddress' },
       { name: 'parcels', label: 'Thửa đất đang sử dụng', service: 'land.parcel', fieldGroup: 'parcel', path: 'parcels' },
+      { name: 'certificates', label: 'Giấy chứng nhận quyền sử dụng đất', service: 'land.parcel', fieldGroup: 'certificate', path: 'parcels' },
     ],
   },
   {
@@ -92,7 +93,7 @@ export async function demoConfig(dataDir: string): Promise<Record<string, unknow
     grants: [
       { client: 'portal', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address'] },
       { client: 'portal', service: 'land.parcel', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['parcel', 'certificate', 'owners'] },
-      { client: 'portal', service: 'portal.prefill', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address', 'family', 'parcel'] },
+      { client: 'portal', service: 'portal.prefill', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address', 'family', 'parcel', 'certificate'] },
       { client: 'portal', service: 'citizen.access-log' },
       ...landOfficeServices.map((service) => ({
         client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS'],

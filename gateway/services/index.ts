@@ -4,9 +4,12 @@ import { landParcel } from './land-parcel.ts';
 import { justiceSecuredTransactions } from './justice-secured-transactions.ts';
 import { taxObligations } from './tax-obligations.ts';
 import { taxLandTransferDeclaration } from './tax-land-transfer-declaration.ts';
+import { portalPrefill } from './portal-prefill.ts';
+import { landTitleVerification } from './land-title-verification.ts';
 
 /** Every data service's handler; its contract lives in contracts/<service>/v<major>/. */
-export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration];
+export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration,
+  portalPrefill, landTitleVerification];
 
 export { serviceOperation, RELEASED, type ServiceDeps } from './operation.ts';
 export type { ServiceHandler, ServiceContext } from './types.ts';

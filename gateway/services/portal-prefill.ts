@@ -9,7 +9,8 @@ import type { ServiceContext, ServiceHandler } from './types.ts';
 interface PrefillRequest { form: string; personalId?: string }
 
 type Withheld = 'not_consented' | 'not_granted';
-interface FieldSource { agency: AgencyName; service: string; retrievedAt?: string; reference?: string }
+/** `agency` is absent only for a misconfigured field naming a service that is no agency's data. */
+interface FieldSource { agency?: AgencyName; service: string; retrievedAt?: string; reference?: string }
 interface PrefilledField {
   name: string;
   label: string;
@@ -147,7 +148,8 @@ function sourceView(ctx: ServiceContext) {
 
 function prefillField(field: FormField, withheld: Withheld | null, fetched: Fetched | undefined, view: ReturnType<typeof sourceView>): PrefilledField {
   const base = { name: field.name, label: field.label ?? field.name, fieldGroup: field.fieldGroup };
-  const source: FieldSource = { agency: SOURCES[field.service]?.agency ?? agencyOf(field.service), service: field.service };
+  const agency = SOURCES[field.service]?.agency;
+  const source: FieldSource = { ...(agency ? { agency } : {}), service: field.service };
   if (withheld) return { ...base, status: 'withheld', reason: withheld, source };
   if (!fetched || 'code' in fetched) return { ...base, status: 'unavailable', reason: fetched?.code ?? 'INTERNAL', source };
   const { retrievedAt, reference } = fetched.answer.source ?? {};
@@ -168,9 +170,6 @@ function valueAt(record: unknown, path: string): unknown {
 }
 
 const isEmpty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
-
-/** Service ids start with their agency (population.identity, land.parcel, ...). */
-const agencyOf = (service: string) => service.split('.')[0] as AgencyName;
 
 function formSummary(form: FormConfig): PrefillResponse['form'] {
   return { id: form.id, title: form.title, ...(form.procedureCode ? { procedureCode: form.procedureCode } : {}), documentsReplaced: [...form.documentsReplaced] };

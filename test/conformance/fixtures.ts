@@ -45,6 +45,13 @@ export const fixtures: ConformanceFixture[] = [
     breakContract: (b) => b.replace('<SoDinhDanh>079072112233</SoDinhDanh>', `<SoDinhDanh>${BAD_ID}</SoDinhDanh>`),
     malformed: { body: '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><Tra', contentType: 'text/xml; charset=utf-8' },
   },
+  {
+    agency: 'tax', service: 'tax.obligations', request: { parcel: { communeCode: '18070', mapSheet: 21, parcelNumber: 77 } },
+    call: (a, r) => a.tax.getObligations(r as never),
+    noData: { request: { taxCode: '001188654321' }, expect: { status: 200, empty: (b) => Array.isArray(b.obligations) && b.obligations.length === 0 } },
+    breakContract: (b) => b.replaceAll('"mst":"042190445566"', `"mst":"${BAD_ID}"`),
+    malformed: { body: '{"du_lieu": [', contentType: 'application/json' },
+  },
 ];
 
 /** Adapters pointed at one agency's base URL (others unused). */

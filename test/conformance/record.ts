@@ -16,7 +16,7 @@ export async function recordExchanges(agency: AgencyName, call: (baseUrl: string
   try {
     await call(sim.url).catch(() => undefined);
     return (nock.recorder.play() as nock.Definition[]).map((d) => ({
-      method: (d.method ?? 'GET').toUpperCase(), path: d.path, status: d.status ?? 200, response: d.response,
+      method: (d.method ?? 'GET').toUpperCase(), path: String(d.path), status: d.status ?? 200, response: d.response,
       headers: Object.fromEntries(Object.entries((d as { rawHeaders?: Record<string, string> | string[] }).rawHeaders ?? {}).filter(([k]) => /content-type/i.test(k))) as Record<string, string>,
     }));
   } finally {
