@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
-import { resolveConfig, isConfigError, DEMO_GATEWAY_ID, DEMO_IDP_ISSUER, demoConsolePassword } from './config/index.ts';
+import { resolveConfig, isConfigError, DEMO_GATEWAY_ID, DEMO_IDP_ISSUER, demoConsolePassword, hashPassword } from './config/index.ts';
 import { mintAssertion, mintConsent } from './client-assertion.ts';
 import { world } from '../adapters/world/index.ts';
 
@@ -27,6 +27,7 @@ const USAGE = `usage:
                                                 run one agency simulator alone (SIMULATOR_<AGENCY>_LATENCY_MS,
                                                 _FAILURE_RATE, _FAULT_MODE stage latency and faults)
   gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
+  gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts
   gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
                                                 offline: re-check an NDJSON export (GET /audit/export) against a signed
                                                 checkpoint (GET /audit/checkpoints) and the gateway's JWKS; no database,
@@ -245,6 +246,15 @@ async function simulate(args: string[]) {
   process.once('SIGINT', stop);
 }
 
+/** Reads one line (the password) from stdin, so it never sits in the shell history. */
+async function hashPasswordCommand() {
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  const password = input.split(/\r?\n/)[0] ?? '';
+  if (password.length < 12) throw new UsageError('hash-password needs a password of at least 12 characters on stdin');
+  process.stdout.write(hashPassword(password) + '\n');
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]) {
@@ -254,6 +264,7 @@ async function main(argv: string[]) {
     else if (command === 'token') await token(rest);
     else if (command === 'audit') await auditCommand(rest);
     else if (command === 'simulate') await simulate(rest);
+    else if (command === 'hash-password') await hashPasswordCommand();
     else throw new UsageError(command ? `unknown command "${command}"` : 'a command is needed');
   } catch (e) {
     if (isConfigError(e)) {

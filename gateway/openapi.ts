@@ -69,14 +69,22 @@ function rewriteRef(ref: string, baseId: string, placements: ReadonlyMap<string,
   return `#/components/schemas/${place.root}${fragment}`;
 }
 
-/** A deep copy of a schema with every `$ref` rewritten (data keywords left alone). */
-function rewriteSchema(value: unknown, baseId: string, placements: ReadonlyMap<string, Placement>): unknown {
+/** Keywords whose members are names (of properties, definitions), each holding a schema. */
+const NAME_MAPS = new Set(['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions']);
+
+/**
+ * A deep copy of a schema with every `$ref` rewritten; data keywords are copied as they are, and
+ * the members of name maps are schemas even when named like a keyword (a property `default`).
+ */
+function rewriteSchema(value: unknown, baseId: string, placements: ReadonlyMap<string, Placement>, keysAreNames = false): unknown {
   if (Array.isArray(value)) return value.map((v) => rewriteSchema(v, baseId, placements));
   if (!value || typeof value !== 'object') return value;
   const out: Json = {};
   for (const [k, v] of Object.entries(value)) {
-    if (k === '$ref' && typeof v === 'string') out[k] = rewriteRef(v, baseId, placements);
-    else out[k] = DATA_KEYWORDS.has(k) ? structuredClone(v) : rewriteSchema(v, baseId, placements);
+    if (keysAreNames) out[k] = rewriteSchema(v, baseId, placements);
+    else if (k === '$ref' && typeof v === 'string') out[k] = rewriteRef(v, baseId, placements);
+    else if (DATA_KEYWORDS.has(k)) out[k] = structuredClone(v);
+    else out[k] = rewriteSchema(v, baseId, placements, NAME_MAPS.has(k));
   }
   return out;
 }

@@ -113,13 +113,14 @@ describe('buildOpenApi for any contract folder', () => {
   const common = { $id: 'urn:gateway:contracts:common', $defs: { id: { type: 'string' }, pair: { type: 'array', items: { $ref: '#/$defs/id' } } } };
 
   it('names local $defs uniquely and resolves references between contracts and into common definitions', async () => {
-    const a = contract('a.one', { $id: 'urn:gateway:contracts:a.one:v1:request', type: 'object', properties: { x: { $ref: '#/$defs/item' } }, $defs: { item: { $ref: 'urn:gateway:contracts:common#/$defs/pair' } } },
+    const a = contract('a.one', { $id: 'urn:gateway:contracts:a.one:v1:request', type: 'object', properties: { x: { $ref: '#/$defs/item' }, default: { $ref: '#/$defs/item' } }, $defs: { item: { $ref: 'urn:gateway:contracts:common#/$defs/pair' } } },
       { $id: 'urn:gateway:contracts:a.one:v1:response', type: 'object', properties: { x: { $ref: '#/$defs/item' } }, $defs: { item: { type: 'integer' } } });
     const b = contract('b.two', { $id: 'urn:gateway:contracts:b.two:v1:request', type: 'object', properties: { y: { $ref: 'urn:gateway:contracts:a.one:v1:response#/$defs/item' } } },
       { $id: 'urn:gateway:contracts:b.two:v1:response', properties: { whole: { $ref: 'urn:gateway:contracts:a.one:v1:response' }, id: { $ref: 'urn:gateway:contracts:common#/$defs/pair/items' } }, examples: [{ $ref: 'kept as data' }] });
     const built = buildOpenApi(new Map([['a.one/v1', a], ['b.two/v1', b]]), { commonDefinitions: common }) as Json;
     const s = built.components.schemas;
     expect(s['a.one.v1.request.item']).toEqual({ $ref: '#/components/schemas/pair' });
+    expect(s['a.one.v1.request'].properties.default).toEqual({ $ref: '#/components/schemas/a.one.v1.request.item' });
     expect(s['a.one.v1.response.item']).toEqual({ type: 'integer' });
     expect(s.pair.items).toEqual({ $ref: '#/components/schemas/id' });
     expect(s['b.two.v1.request'].properties.y).toEqual({ $ref: '#/components/schemas/a.one.v1.response.item' });

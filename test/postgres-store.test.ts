@@ -157,6 +157,14 @@ describe('PostgreSQL audit store', () => {
     await expect(other.probe()).rejects.toThrow();
   });
 
+  it('stores text PostgreSQL cannot hold (U+0000, lone surrogates) as U+FFFD without failing the batch or the chain', async () => {
+    const other = await open(freshSchema('text'));
+    const odd = { ...pending(0), caseId: 'HS\u0000-1', userId: 'officer-\ud800' };
+    const [stored] = await other.appendBatch([odd, pending(1)]);
+    expect(await other.get(stored!.id)).toMatchObject({ caseId: 'HS\ufffd-1', userId: 'officer-\ufffd' });
+    expect(await verifyChain(other.scan(), [], signer.jwks)).toMatchObject({ ok: true, entries: 2 });
+  });
+
   it('refuses a schema name that could not be quoted safely', async () => {
     await expect(createPostgresStore({ url: POSTGRES_URL, schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(/postgresSchema/);
   });

@@ -46,6 +46,20 @@ const COLUMN_TYPES: Record<(typeof ENTRY_COLUMNS)[number], string> = {
   latency_ms: 'integer', request_sha256: 'text', response_sha256: 'text', prev_hash: 'text', hash: 'text',
 };
 
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * PostgreSQL text holds no U+0000 and UTF-8 has no lone surrogates, yet both can arrive in client
+ * claims. They become U+FFFD before chaining, so the hash covers exactly what is stored and one
+ * odd entry cannot fail a whole batch.
+ */
+function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\ufffd') as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T;
+  return value;
+}
+
 /** Runs `fn` in one transaction; a client whose connection broke is discarded rather than reused. */
 async function inTransaction<T>(pool: pg.Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -123,7 +137,7 @@ export async function createPostgresStore({ url, schema }: PostgresStoreOptions)
     const { rows: [locked] } = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${t('audit_chain_head')} FOR UPDATE`);
     if (!locked) throw new Error('audit chain head row missing');
     const head: ChainHead = { seq: Number(locked.seq), hash: locked.hash };
-    const entries = chainEntries(head, pending);
+    const entries = chainEntries(head, pending.map(storable));
     const rows = entries.map(toRow);
     await c.query(insertEntries, ENTRY_COLUMNS.map((col) => rows.map((r) => r[col])));
     const subjectSeqs = entries.flatMap((e) => e.subjects.map((s) => [s, e.seq] as const));

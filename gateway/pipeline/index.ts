@@ -162,6 +162,7 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         await audit.record(pending(outcomeOf(err), err.status, err.code, subjects, [], out.body));
       } catch (auditError) {
+        count('failed', 'AUDIT_UNAVAILABLE');
         return auditUnavailable(auditError, requestId, inbound);
       }
       logFailure(err, requestId, { client: client.id, service: op?.service ?? 'unknown' });
@@ -174,6 +175,7 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         await audit.record({ ...pending('released', 200, null, result.subjects, result.fields, Buffer.alloc(0)), responseSha256: null });
       } catch (auditError) {
+        count('failed', 'AUDIT_UNAVAILABLE');
         return auditUnavailable(auditError, requestId, inbound);
       }
       const opened = await result.stream.open();
@@ -193,6 +195,7 @@ export function createPipeline(deps: PipelineDeps) {
       logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
       return { status: 200, headers: { ...JSON_HEADERS, 'X-Request-Id': requestId, 'X-Gateway-Signature': signature }, body };
     } catch (auditError) {
+      count('failed', 'AUDIT_UNAVAILABLE');
       return auditUnavailable(auditError, requestId, inbound);
     }
   };
