@@ -27,6 +27,7 @@ export const catalogue = {
   INTERNAL: { status: 500, title: 'Internal error', vi: 'Lỗi nội bộ' },
   UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Source system answered outside its contract', vi: 'Hệ thống nguồn trả lời không đúng chuẩn' },
   UPSTREAM_UNAVAILABLE: { status: 503, title: 'Source system unavailable', vi: 'Hệ thống nguồn không sẵn sàng' },
+  SHARED_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable; request refused', vi: 'Trạng thái dùng chung không sẵn sàng; yêu cầu bị từ chối' },
   AUDIT_UNAVAILABLE: { status: 503, title: 'Audit log unavailable; nothing released', vi: 'Nhật ký truy cập không sẵn sàng; không dữ liệu nào được trả' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'Source system timed out', vi: 'Hệ thống nguồn không trả lời kịp' },
 } as const satisfies Record<string, { status: number; title: string; vi: string }>;

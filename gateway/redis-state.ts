@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import type { SharedState } from './shared-state.ts';
+import { GatewayError } from './errors.ts';
 
 /** Redis could not answer; the request that needed it is refused (fail closed), never let through. */
-export class SharedStateUnavailableError extends Error {
-  readonly code = 'SHARED_STATE_UNAVAILABLE';
+export class SharedStateUnavailableError extends GatewayError {
   constructor(operation: string, cause: unknown) {
-    super(`shared state (redis) unavailable during ${operation}`, { cause });
+    super('SHARED_STATE_UNAVAILABLE', `shared state (redis) unavailable during ${operation}`, { cause });
     this.name = 'SharedStateUnavailableError';
   }
 }

@@ -122,6 +122,34 @@ describe('portal.prefill v1: field statuses', () => {
     }
   });
 
+  it('draws on the tax authority and the secured-transactions registry by the citizen\'s personal id', async () => {
+    const form = {
+      id: 'mortgage-check', title: 'Kiểm tra nghĩa vụ và biện pháp bảo đảm',
+      fields: [
+        { name: 'obligations', service: 'tax.obligations', fieldGroup: 'obligations', path: 'obligations' },
+        { name: 'outstanding', service: 'tax.obligations', fieldGroup: 'obligations', path: 'summary.outstandingAmount' },
+        { name: 'mortgages', service: 'justice.secured-transactions', fieldGroup: 'registrations', path: 'registrations' },
+      ],
+    };
+    const g = await startGateway(await testConfig((raw) => { raw.forms.push(form); }));
+    try {
+      const cuong = world().citizens.find((c) => c.fullName === 'Lê Văn Cường')!.personalId;
+      const { res, body } = await prefill(g, { form: 'mortgage-check' }, await g.consent(cuong, ['obligations', 'registrations']));
+      expect(res.status).toBe(200);
+      const f = byName(body.fields);
+      expect(f.obligations).toMatchObject({ status: 'available', label: 'obligations', source: { agency: 'tax', service: 'tax.obligations', reference: expect.any(String) } });
+      expect(f.obligations!.value.every((o: { taxCode: string }) => o.taxCode === cuong)).toBe(true);
+      // Everything paid: zero outstanding is data, not "no data".
+      expect(f.outstanding).toMatchObject({ status: 'available', value: 0 });
+      expect(f.mortgages).toMatchObject({ status: 'available', source: { agency: 'justice', service: 'justice.secured-transactions' } });
+      expect(f.mortgages!.value).toEqual([expect.objectContaining({ status: 'registered', grantor: { personalId: cuong, name: 'Lê Văn Cường' } })]);
+      const entry = await auditEntry(g, res.headers.get('x-request-id'));
+      expect(entry.upstreams.map((u: { agency: string }) => u.agency).sort()).toEqual(['justice', 'tax']);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('marks a failing source\'s fields unavailable with its error code, and fills the rest', async () => {
     const g = await startGateway(await testConfig((raw) => { raw.upstreams.population.url = 'http://127.0.0.1:9'; }));
     try {

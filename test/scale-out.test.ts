@@ -188,13 +188,13 @@ describe('Redis outage', () => {
       await relay.cut();
       for (let i = 0; i < 3; i++) {
         const res = await gw.call('population.identity', { personalId });
-        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.status).toBe(503);
         expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-        expect((await res.json()).code).toBe('INTERNAL');
+        expect((await res.json()).code).toBe('SHARED_STATE_UNAVAILABLE');
       }
-      const refusals = lines.filter((l) => l.causeCode === 'SHARED_STATE_UNAVAILABLE');
+      const refusals = lines.filter((l) => l.code === 'SHARED_STATE_UNAVAILABLE');
       expect(refusals).toHaveLength(3);
-      expect(refusals[0]).toMatchObject({ level: 'error', code: 'INTERNAL', causeName: 'SharedStateUnavailableError' });
+      expect(refusals[0]).toMatchObject({ level: 'error', status: 503 });
     } finally {
       await gw.close();
       await deleteKeys(prefix);

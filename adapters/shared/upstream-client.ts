@@ -126,7 +126,8 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
       };
       try {
         const policy = call.idempotent ? readPolicy : writePolicy;
-        const result = await policy.execute(({ signal }) => attempt(call, signal));
+        // A signal of its own per call: cockatiel would otherwise hang every call's listener on one shared signal.
+        const result = await policy.execute(({ signal }) => attempt(call, signal), new AbortController().signal);
         record('ok', null, call.referenceOf?.(result) ?? null);
         return result;
       } catch (e) {

@@ -227,9 +227,10 @@ function createTokenSource(client: UpstreamClient, clientId: string, clientSecre
   let pending: Promise<string> | undefined;
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
 
-  const fetchToken = () => client.call({
+  const fetchToken = (trace?: UpstreamCall[]) => client.call({
     operation: 'oauth2/token',
     idempotent: true,
+    trace,
     request: {
       method: 'POST', url: '/oauth2/token',
       headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -246,9 +247,10 @@ function createTokenSource(client: UpstreamClient, clientId: string, clientSecre
   });
 
   return {
-    async get(): Promise<string> {
+    /** The cached token, or a fresh one; the caller that starts a fetch has it in its audit trace. */
+    async get(trace?: UpstreamCall[]): Promise<string> {
       if (cached && Date.now() < cached.renewAt) return cached.token;
-      pending ??= fetchToken().finally(() => { pending = undefined; });
+      pending ??= fetchToken(trace).finally(() => { pending = undefined; });
       return pending;
     },
     /** Forgets a rejected token, unless a concurrent caller already replaced it. */
@@ -271,7 +273,7 @@ export function createTaxAdapter(options: TaxAdapterOptions): TaxAdapter {
   /** One protected call with the cached token; on a 401, one fresh token and one repeat (a 401 means nothing was done). */
   async function authorized<T>(call: CallOptions<T>): Promise<T> {
     const once = async () => {
-      const token = await tokens.get();
+      const token = await tokens.get(call.trace);
       return client.call({
         ...call,
         request: { ...call.request, headers: { ...call.request.headers, Authorization: `Bearer ${token}` } },

@@ -71,11 +71,26 @@ export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): 
   return sha256Hex(canonicalJson(rest));
 }
 
+const LONE_SURROGATE_OR_NUL = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+
+/**
+ * Text every store can hold byte for byte: lone surrogates (SQLite writes them as U+FFFD) and NUL
+ * (PostgreSQL refuses it) become U+FFFD before hashing, so what is stored is what was hashed.
+ */
+export const storableText = (s: string): string => (LONE_SURROGATE_OR_NUL.test(s) ? s.replace(LONE_SURROGATE_OR_NUL, '\uFFFD') : s);
+
+function storable<T>(value: T): T {
+  if (typeof value === 'string') return storableText(value) as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T;
+  return value;
+}
+
 /** Gives pending entries their seq and links them after `head`. */
 export function chainEntries(head: ChainHead, pending: readonly PendingEntry[]): AuditEntry[] {
   let prev = head;
   return pending.map((p) => {
-    const unhashed = { ...p, seq: prev.seq + 1, prevHash: prev.hash };
+    const unhashed = { ...storable(p), seq: prev.seq + 1, prevHash: prev.hash };
     const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
     prev = entry;
     return entry;

@@ -18,9 +18,7 @@ export async function resolveConfig(options: { file?: string; env?: NodeJS.Proce
   const file = options.file ?? env.GATEWAY_CONFIG;
   const knownServices = grantableServices();
   if (file) return { config: parseConfig(readConfigFile(resolve(file)), { env, knownServices }), demo: false };
-  const raw = await demoConfig(env.GATEWAY_DATA_DIR ?? './.data') as { grants: { service: string }[]; forms: { fields: { service: string }[] }[] };
-  raw.grants = raw.grants.filter((g) => knownServices.has(g.service));
-  raw.forms = raw.forms.map((f) => ({ ...f, fields: f.fields.filter((x) => knownServices.has(x.service)) }));
+  const raw = await demoConfig(env.GATEWAY_DATA_DIR ?? './.data');
   return { config: parseConfig(raw, { env, knownServices }), demo: true };
 }
 

@@ -6,6 +6,9 @@ import { sha256B64u } from '../audit/entry.ts';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
+/** Claims that reach the audit record: well-formed Unicode without control characters. */
+const PRINTABLE = /^(?:[^\p{Cc}\p{Cs}]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/u;
+
 /** The claims of a verified client assertion (DESIGN.md §3). */
 export interface ClientClaims extends JWTPayload {
   iss: string;
@@ -84,7 +87,8 @@ export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now
     if (claims.exp - claims.iat > maxLifetime) throw new GatewayError('AUTH_INVALID', `assertion lifetime over ${maxLifetime} s`);
     if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new GatewayError('AUTH_INVALID', 'jti must be a string of 8 to 128 characters');
     for (const c of ['purpose', 'case_id', 'user_id'] as const) {
-      if (claims[c] !== undefined && (typeof claims[c] !== 'string' || claims[c]!.length > 128)) throw new GatewayError('AUTH_INVALID', `${c} must be a string`);
+      const v = claims[c];
+      if (v !== undefined && (typeof v !== 'string' || v.length > 128 || !PRINTABLE.test(v))) throw new GatewayError('AUTH_INVALID', `${c} must be printable text of at most 128 characters`);
     }
     if (typeof claims.body_sha256 !== 'string') throw new GatewayError('AUTH_INVALID', 'body_sha256 claim required');
     if (claims.body_sha256 !== sha256B64u(rawBody)) throw new GatewayError('BODY_HASH_MISMATCH', 'body_sha256 does not match the request body');

@@ -1,0 +1,126 @@
+/**
+ * Real processes for the benchmark and the crash test: agency simulators and gateways started as
+ * separate Node processes on loopback, as an operator would run them (`bin/gateway.mjs start`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JWK } from 'jose';
+import { publicPart } from '../../gateway/keys.ts';
+import { DEMO_PURPOSES } from '../../gateway/config/index.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BENCH_GATEWAY_ID = 'urn:bench:gateway';
+const ALL_GROUPS = ['core', 'address', 'family', 'vital', 'parcel', 'certificate', 'owners', 'obligations', 'registrations', 'declaration'];
+
+export interface Child { process: ChildProcess; pid: number; url: string; stop(signal?: NodeJS.Signals): Promise<void> }
+
+/** A free loopback port (the gateway listens on a configured port, so the parent must pick it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+function stopper(child: ChildProcess) {
+  return async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited(child);
+  };
+}
+
+/** Starts `test/bench/serve-simulator.ts` for one agency in its own process; resolves with its URL. */
+export function spawnSimulator(agency: string, latencyMs = 0): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/serve-simulator.ts', agency, '0', String(latencyMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`${agency} simulator exited (${code})`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n')[0]!;
+      if (out.includes('\n')) resolve({ process: child, pid: child.pid!, url: line.trim(), stop: stopper(child) });
+    });
+  });
+}
+
+export interface BenchGatewayOptions {
+  dataDir?: string;
+  clientKeys: Record<string, JWK>;
+  upstreams: Record<string, string>;
+  store?: 'sqlite' | 'memory';
+  logLevel?: string;
+  /** Upstream bulkhead size (default the config's). */
+  maxConcurrent?: number;
+}
+
+/** A complete gateway config for a bench or crash-test process: every client may call every data service, unthrottled. */
+export function benchConfig(o: BenchGatewayOptions & { port: number; dataDir: string }, services: readonly string[]): Record<string, unknown> {
+  const purposes = ['PUBLIC_SERVICE_PREFILL', 'LAND_TRANSFER_REGISTRATION', 'AUDIT_REVIEW'];
+  return {
+    gatewayId: BENCH_GATEWAY_ID,
+    dataDir: o.dataDir,
+    logLevel: o.logLevel ?? 'info',
+    listen: { host: '127.0.0.1', port: o.port },
+    audit: { store: o.store ?? 'sqlite', pseudonymKey: 'bench-pseudonym-key-0123456789abcdef', checkpointEveryEntries: 1000, checkpointEverySeconds: 5 },
+    clients: Object.entries(o.clientKeys).map(([id, jwk]) => ({ id, name: `Bench client ${id}`, keys: { jwks: { keys: [publicPart(jwk)] } }, rateLimitPerMinute: 1_000_000_000 })),
+    purposes: DEMO_PURPOSES,
+    grants: Object.keys(o.clientKeys).flatMap((client) => [
+      ...services.map((service) => ({ client, service, purposes, fieldGroups: ALL_GROUPS })),
+      { client, service: 'audit', purposes: ['AUDIT_REVIEW'] },
+    ]),
+    upstreams: Object.fromEntries(Object.entries(o.upstreams).map(([agency, url]) => [agency, { url, resilience: o.maxConcurrent ? { maxConcurrent: o.maxConcurrent, maxQueued: o.maxConcurrent * 4 } : {} }])),
+  };
+}
+
+/**
+ * Starts `node bin/gateway.mjs start --config FILE` with its stdout sent to /dev/null (a
+ * production logger writes there at info level); resolves once /healthz answers.
+ */
+export async function spawnGateway(o: BenchGatewayOptions, services: readonly string[]): Promise<Child & { dataDir: string; configFile: string }> {
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-bench-'));
+  const port = await freePort();
+  const configFile = join(dataDir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(benchConfig({ ...o, port, dataDir }, services), null, 2));
+  const child = spawn(process.execPath, ['bin/gateway.mjs', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}): ${stderr.slice(0, 2000)}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`gateway did not start: ${stderr.slice(0, 2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { process: child, pid: child.pid!, url, dataDir, configFile, stop: stopper(child) };
+}
+
+/** Peak resident set size (VmHWM) of a live process, in MB; null where /proc is absent. */
+export function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}

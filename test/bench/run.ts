@@ -1,0 +1,207 @@
+/**
+ * The gateway benchmark (`npm run bench`). Simulators and gateways run as separate processes on
+ * loopback; autocannon drives them from this process with pre-minted, single-use client
+ * assertions (one per request, each bound to its own body). Prints one table and writes
+ * bench-results/latest.json. Figures, not assertions: the tests never depend on timing.
+ */
+import autocannon from 'autocannon';
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { generatePrivateJwk } from '../../gateway/keys.ts';
+import { mintAssertion } from '../../gateway/client-assertion.ts';
+import { grantableServices } from '../../gateway/services/index.ts';
+import { world } from '../../adapters/world/index.ts';
+import { auditAtScale } from './audit-scale.ts';
+import { BENCH_GATEWAY_ID, ROOT, peakRssMb, spawnGateway, spawnSimulator, type Child } from './processes.ts';
+
+const AGENCIES = ['population', 'land', 'tax', 'justice'] as const;
+const CONNECTIONS = 32;
+const THROUGHPUT_REQUESTS = Number(process.env.BENCH_REQUESTS ?? 12_000);
+const FIXED_RATE = 500;
+const FIXED_RATE_REQUESTS = 3_000;
+const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
+const FANOUT_LATENCY = { population: 20, land: 10, justice: 60, tax: 40 } as const;
+
+interface Load { requestsPerSecond: number; p50: number; p99: number; ok: number; other: number; errors: number }
+interface Signed { body: string; token: string }
+interface Row { name: string; figure: string; target: string; pass: boolean | null }
+
+const percentile = (sorted: number[], p: number) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Runs autocannon and measures every response's latency itself (autocannon's histogram is whole milliseconds). */
+async function load(url: string, path: string, amount: number, next: () => { body: string; headers: Record<string, string> }, options: { overallRate?: number; connections?: number } = {}): Promise<Load> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let other = 0;
+  const instance = autocannon({
+    url, connections: options.connections ?? CONNECTIONS, amount, overallRate: options.overallRate, timeout: 10,
+    requests: [{ method: 'POST', path, setupRequest: (req: any) => { const r = next(); return { ...req, body: r.body, headers: { ...req.headers, ...r.headers } }; } }],
+  } as autocannon.Options);
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status === 200) {
+      ok++;
+      latencies.push(ms);
+    } else other++;
+  });
+  const result = await instance;
+  latencies.sort((a, b) => a - b);
+  return { requestsPerSecond: ok / (result.duration || 1), p50: percentile(latencies, 50), p99: percentile(latencies, 99), ok, other, errors: result.errors + result.timeouts };
+}
+
+/** Mints `n` assertions ahead of the run, so signing them costs the measured run nothing. */
+async function presign(n: number, client: string, key: JWK, bodyOf: (i: number) => string, claims: { purpose: string; caseId?: string }): Promise<Signed[]> {
+  const out: Signed[] = [];
+  const chunk = 500;
+  for (let i = 0; i < n; i += chunk) {
+    out.push(...await Promise.all(Array.from({ length: Math.min(chunk, n - i) }, async (_, j) => {
+      const body = bodyOf(i + j);
+      return { body, token: await mintAssertion({ privateJwk: key, iss: client, aud: BENCH_GATEWAY_ID, body, lifetimeSeconds: 300, ...claims }) };
+    })));
+  }
+  return out;
+}
+
+function iterate(items: Signed[]) {
+  let i = 0;
+  return () => {
+    // Out of tokens means a replay: the gateway refuses it and the run counts a non-200.
+    const s = items[Math.min(i++, items.length - 1)]!;
+    return { body: s.body, headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` } };
+  };
+}
+
+/** The batch size histogram from /metrics: mean entries per commit and the largest bucket reached. */
+async function batchSizes(gatewayUrl: string): Promise<{ mean: number; maxBucket: string }> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+  const sum = num(/^gateway_audit_batch_size_sum (\S+)$/m);
+  const count = num(/^gateway_audit_batch_size_count (\S+)$/m);
+  const buckets = [...text.matchAll(/^gateway_audit_batch_size_bucket\{le="([^"]+)"\} (\S+)$/gm)].map((m) => ({ le: m[1]!, n: Number(m[2]) }));
+  const max = buckets.find((b) => b.n === count);
+  return { mean: sum / count, maxBucket: max ? `≤ ${max.le}` : '?' };
+}
+
+function machine() {
+  const c = cpus();
+  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, ramGb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: `${process.platform} ${process.arch}` };
+}
+
+async function main() {
+  const started = performance.now();
+  const children: Child[] = [];
+  const cleanup = () => Promise.all(children.map((c) => c.stop('SIGKILL')));
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const rows: Row[] = [];
+  const results: Record<string, unknown> = { machine: machine(), startedAt: new Date().toISOString() };
+  const row = (name: string, figure: string, target: string, pass: boolean | null) => rows.push({ name, figure, target, pass });
+  const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+  try {
+    const keys = { portal: await generatePrivateJwk('ES256'), 'land-office': await generatePrivateJwk('ES256') };
+    const services = [...grantableServices()].filter((s) => s !== 'audit' && s !== 'citizen.access-log');
+    const citizens = world().citizens.filter((c) => c.lifeStatus === 'alive');
+    const identityBody = (i: number) => JSON.stringify({ personalId: citizens[i % citizens.length]!.personalId });
+    const sims: Record<string, Child> = {};
+    for (const a of AGENCIES) children.push((sims[a] = await spawnSimulator(a, 0)));
+    const upstreams = Object.fromEntries(AGENCIES.map((a) => [a, sims[a]!.url]));
+
+    // (a) the population simulator alone.
+    say('(a) population simulator, direct');
+    const simBody = (i: number) => JSON.stringify({ soDinhDanh: citizens[i % citizens.length]!.personalId });
+    let n = 0;
+    await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', 2_000, () => ({ body: simBody(n++), headers: { 'content-type': 'application/json' } }));
+    const direct = await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', THROUGHPUT_REQUESTS, () => ({ body: simBody(n++), headers: { 'content-type': 'application/json' } }));
+
+    // (b) the full pipeline in front of it, durable SQLite audit.
+    say('(b) gateway full pipeline, SQLite audit');
+    const gw = await spawnGateway({ clientKeys: keys, upstreams }, services);
+    children.push(gw);
+    await load(gw.url, '/services/population.identity/v1', 2_000, iterate(await presign(2_000 + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    const viaGateway = await load(gw.url, '/services/population.identity/v1', THROUGHPUT_REQUESTS, iterate(await presign(THROUGHPUT_REQUESTS + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    const batches = await batchSizes(gw.url);
+    const ratio = viaGateway.requestsPerSecond / direct.requestsPerSecond;
+    row('(a) simulator direct: throughput', `${Math.round(direct.requestsPerSecond)} req/s (p50 ${round(direct.p50)} ms, p99 ${round(direct.p99)} ms)`, '—', null);
+    row('(b) gateway full pipeline: throughput', `${Math.round(viaGateway.requestsPerSecond)} req/s (p50 ${round(viaGateway.p50)} ms, p99 ${round(viaGateway.p99)} ms)`, '—', viaGateway.other + viaGateway.errors === 0 ? null : false);
+    row('(b/a) throughput ratio', round(ratio), '≥ 0.40', ratio >= 0.4);
+
+    // (c) added latency at a fixed, moderate rate.
+    say(`(c) added latency at ${FIXED_RATE} req/s`);
+    const directFixed = await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', FIXED_RATE_REQUESTS, () => ({ body: simBody(n++), headers: { 'content-type': 'application/json' } }), { overallRate: FIXED_RATE, connections: 10 });
+    const gatewayFixed = await load(gw.url, '/services/population.identity/v1', FIXED_RATE_REQUESTS, iterate(await presign(FIXED_RATE_REQUESTS + 20, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })), { overallRate: FIXED_RATE, connections: 10 });
+    const addedP50 = gatewayFixed.p50 - directFixed.p50;
+    const addedP99 = gatewayFixed.p99 - directFixed.p99;
+    row(`(c) added latency p50 at ${FIXED_RATE} req/s`, `${round(addedP50)} ms (${round(directFixed.p50)} → ${round(gatewayFixed.p50)})`, '≤ 1 ms', addedP50 <= 1);
+    row(`(c) added latency p99 at ${FIXED_RATE} req/s`, `${round(addedP99)} ms (${round(directFixed.p99)} → ${round(gatewayFixed.p99)})`, '≤ 5 ms', addedP99 <= 5);
+    const rssMb = peakRssMb(gw.pid);
+    await gw.stop();
+
+    // (d) durable SQLite store against the memory store.
+    say('(d) gateway with the memory audit store');
+    const mem = await spawnGateway({ clientKeys: keys, upstreams, store: 'memory' }, services);
+    children.push(mem);
+    await load(mem.url, '/services/population.identity/v1', 2_000, iterate(await presign(2_000 + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    const viaMemory = await load(mem.url, '/services/population.identity/v1', THROUGHPUT_REQUESTS, iterate(await presign(THROUGHPUT_REQUESTS + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    await mem.stop();
+    const durableRatio = viaGateway.requestsPerSecond / viaMemory.requestsPerSecond;
+    row('(d) memory store: throughput', `${Math.round(viaMemory.requestsPerSecond)} req/s`, '—', null);
+    row('(d) SQLite / memory throughput', round(durableRatio), '≥ 0.90', durableRatio >= 0.9);
+    row('(d) audit commit batch size', `mean ${round(batches.mean, 1)}, max bucket ${batches.maxBucket}`, '—', null);
+
+    // (e) composite fan-out against the slowest path.
+    let fanout: Record<string, unknown> | null = null;
+    if (!services.includes('land.title-verification')) {
+      say('(e) skipped: land.title-verification is not registered yet');
+      row('(e) title verification p50 / slowest path', 'skipped (service not registered)', '≤ 1.15', null);
+    } else {
+      say('(e) land.title-verification fan-out');
+      const slow: Record<string, Child> = {};
+      for (const a of AGENCIES) children.push((slow[a] = await spawnSimulator(a, FANOUT_LATENCY[a])));
+      const fg = await spawnGateway({ clientKeys: keys, upstreams: Object.fromEntries(AGENCIES.map((a) => [a, slow[a]!.url])) }, services);
+      children.push(fg);
+      const parcels = world().parcels;
+      const titleBody = (i: number) => JSON.stringify({ certificateSerial: parcels[i % parcels.length]!.certificate.serial });
+      const claims = { purpose: 'LAND_TRANSFER_REGISTRATION', caseId: 'HS-2026-000123' };
+      await load(fg.url, '/services/land.title-verification/v1', 100, iterate(await presign(120, 'land-office', keys['land-office'], titleBody, claims)), { connections: 4 });
+      const title = await load(fg.url, '/services/land.title-verification/v1', 600, iterate(await presign(620, 'land-office', keys['land-office'], titleBody, claims)), { connections: 8 });
+      await fg.stop();
+      await Promise.all(AGENCIES.map((a) => slow[a]!.stop()));
+      const slowest = FANOUT_LATENCY.land + Math.max(FANOUT_LATENCY.population, FANOUT_LATENCY.justice, FANOUT_LATENCY.tax);
+      const fanRatio = title.p50 / slowest;
+      fanout = { ...title, slowestPathMs: slowest, ratio: fanRatio };
+      row('(e) title verification p50 / slowest path', `${round(fanRatio)} (${round(title.p50)} ms vs ${slowest} ms; p99 ${round(title.p99)} ms${title.other ? `, ${title.other} non-200` : ''})`, '≤ 1.15', fanRatio <= 1.15 && title.other === 0);
+    }
+    await Promise.all(AGENCIES.map((a) => sims[a]!.stop()));
+
+    // (f) the audit log at scale.
+    say(`(f) audit at scale: ${AUDIT_ENTRIES} entries`);
+    const scale = await auditAtScale(AUDIT_ENTRIES);
+    row(`(f) verify ${AUDIT_ENTRIES.toLocaleString('en')} entries`, `${Math.round(scale.verifiedPerSecond).toLocaleString('en')} entries/s (${round(scale.verifySeconds)} s${scale.ok ? '' : ', CHAIN NOT OK'})`, '≥ 300,000/s', scale.ok && scale.verifiedPerSecond >= 300_000);
+    row('(f) search by subject p95', `${round(scale.searchP95Ms, 3)} ms (p50 ${round(scale.searchP50Ms, 3)} ms)`, '≤ 20 ms', scale.searchP95Ms <= 20);
+
+    // (g) memory.
+    row('(g) gateway peak RSS (VmHWM)', rssMb === null ? 'n/a' : `${Math.round(rssMb)} MB`, '≤ 200 MB', rssMb === null ? null : rssMb <= 200);
+
+    Object.assign(results, { direct, viaGateway, ratio, directFixed, gatewayFixed, addedP50, addedP99, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
+  } finally {
+    await cleanup();
+  }
+
+  printTable(results.machine as ReturnType<typeof machine>, rows);
+  mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench-results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`\nwritten to bench-results/latest.json (${results.seconds} s)\n`);
+}
+
+function printTable(m: ReturnType<typeof machine>, rows: Row[]) {
+  const w = [Math.max(...rows.map((r) => r.name.length)), Math.max(...rows.map((r) => r.figure.length)), 12];
+  const line = (a: string, b: string, c: string, d: string) => `| ${a.padEnd(w[0]!)} | ${b.padEnd(w[1]!)} | ${c.padEnd(w[2]!)} | ${d.padEnd(4)} |`;
+  process.stdout.write(`\nmachine: ${m.cpu}, ${m.cores} cores, ${m.ramGb} GB RAM, Node ${m.node} (${m.platform})\n\n`);
+  process.stdout.write(line('measure', 'figure', 'target', 'pass') + '\n');
+  process.stdout.write(`|${'-'.repeat(w[0]! + 2)}|${'-'.repeat(w[1]! + 2)}|${'-'.repeat(w[2]! + 2)}|------|\n`);
+  for (const r of rows) process.stdout.write(line(r.name, r.figure, r.target, r.pass === null ? '' : r.pass ? 'pass' : 'FAIL') + '\n');
+}
+
+await main();
