@@ -3,6 +3,7 @@ import { GatewayError } from './errors.ts';
 import { isPersonalId } from './domain/index.ts';
 import type { AuditEntry, AuditFilter, AuditLog } from './audit/index.ts';
 import type { Operation, StreamedBody } from './pipeline/index.ts';
+import type { Logger } from './logger.ts';
 
 const OUTCOMES = new Set(['released', 'denied', 'failed']);
 const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined);
@@ -142,21 +143,31 @@ export async function* exportChunks(entries: AsyncIterable<AuditEntry>, format: 
  * seen when it opens (after the request's own entry committed), named in `X-Audit-Head-Seq`: an
  * unfiltered NDJSON export whose last line has a lower seq was cut short.
  */
-export function exportStream(audit: AuditLog, filter: AuditFilter, format: ExportFormat): StreamedBody {
+export function exportStream(audit: AuditLog, filter: AuditFilter, format: ExportFormat, logger?: Pick<Logger, 'error'>): StreamedBody {
   return {
     contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
     async open() {
       const head = await audit.store.head();
       return {
         headers: { 'X-Audit-Head-Seq': String(head.seq), 'Content-Disposition': `attachment; filename="audit-export-${head.seq}.${format}"` },
-        chunks: exportChunks(audit.store.scan(1, filter), format, head.seq),
+        chunks: logFailure(exportChunks(audit.store.scan(1, filter), format, head.seq), head.seq, logger),
       };
     },
   };
 }
 
+/** The client only sees a cut connection when a store read fails mid-export; the operator sees why. */
+async function* logFailure(chunks: AsyncIterable<string>, headSeq: number, logger?: Pick<Logger, 'error'>) {
+  try {
+    yield* chunks;
+  } catch (e) {
+    logger?.error({ errName: (e as Error)?.name, headSeq }, 'audit export failed mid-stream');
+    throw e;
+  }
+}
+
 /** GET /audit/export?format=ndjson|csv&<the filters of /audit/entries>: streamed, unsigned. */
-export function exportOperation(req: Request, audit: AuditLog): Operation {
+export function exportOperation(req: Request, audit: AuditLog, logger?: Pick<Logger, 'error'>): Operation {
   const { parsed, subjects } = parseFilter(req, audit);
   return {
     service: 'audit.export', version: null, grant: 'audit', purposeRequired: false,
@@ -164,7 +175,7 @@ export function exportOperation(req: Request, audit: AuditLog): Operation {
     async run() {
       if (parsed instanceof GatewayError) throw parsed;
       const format = exportFormat((req.query as Record<string, unknown>).format);
-      return { body: null, subjects, fields: [], stream: exportStream(audit, parsed.filter, format) };
+      return { body: null, subjects, fields: [], stream: exportStream(audit, parsed.filter, format, logger) };
     },
   };
 }

@@ -70,7 +70,7 @@ export function mountRoutes(d: RouteDeps): Express {
       openapi_uri: `${base}/openapi.json`,
       services_endpoint: `${base}/services`,
       service_endpoint_template: `${base}/services/{serviceId}/v{major}`,
-      audit_endpoints: { entries: `${base}/audit/entries`, verify: `${base}/audit/verify`, export: `${base}/audit/export`, citizen_access_log: `${base}/citizen/access-log` },
+      audit_endpoints: { entries: `${base}/audit/entries`, verify: `${base}/audit/verify`, export: `${base}/audit/export`, checkpoints: `${base}/audit/checkpoints`, citizen_access_log: `${base}/citizen/access-log` },
       assertion_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
       assertion_required_claims: ['iss', 'aud', 'iat', 'exp', 'jti', 'body_sha256'],
       assertion_optional_claims: ['purpose', 'case_id', 'user_id'],
@@ -127,7 +127,7 @@ export function mountRoutes(d: RouteDeps): Express {
 
   app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));
   app.get('/audit/verify', pipelineGet(pipeline, () => () => verifyOperation(d.audit), 'audit.verify'));
-  app.get('/audit/export', pipelineGet(pipeline, (req: Request) => () => exportOperation(req, d.audit), 'audit.export'));
+  app.get('/audit/export', pipelineGet(pipeline, (req: Request) => () => exportOperation(req, d.audit, d.logger), 'audit.export'));
   app.get('/audit/checkpoints', pipelineGet(pipeline, (req: Request) => () => checkpointsOperation(req, d.audit), 'audit.checkpoints'));
   const now = d.now ?? Date.now;
   app.get('/citizen/access-log', pipelineGet(pipeline, (req: Request) => () => accessLogOperation(req, { cfg, audit: d.audit, verifyConsent: d.verifyConsent, now }), 'citizen.access-log'));

@@ -293,6 +293,26 @@ describe('export durability and size', () => {
     }
   });
 
+  it('cuts the connection, never ending cleanly, when the store fails mid-export', async () => {
+    const memory = createMemoryStore();
+    const store: AuditStore = {
+      ...memory,
+      async *scan(fromSeq, filter) {
+        for await (const e of memory.scan(fromSeq, filter)) {
+          yield e;
+          throw new Error('disk gone');
+        }
+      },
+    };
+    const broken = await startGateway(undefined, { auditStore: store });
+    try {
+      await broken.call('population.identity', { personalId: an!.personalId }, { client: 'portal' });
+      await expect(broken.get('/audit/export', auditor).then((r) => r.text())).rejects.toThrow();
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('streams an export larger than one store page, in order', async () => {
     const big = await startGateway();
     try {

@@ -35,7 +35,8 @@ export function whereClause(filter: AuditFilter, param: (v: unknown) => string):
 
 /**
  * The embedded audit store: one SQLite file in WAL mode with synchronous=FULL, so a commit is on
- * disk before the writer resolves. One gateway process writes a file; its chain head is cached.
+ * disk before the writer resolves. The head is read inside each write transaction (BEGIN IMMEDIATE), so
+ * two processes on one file serialise on SQLite's lock and never fork the chain.
  */
 export function createSqliteStore(file: string): AuditStore {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -48,10 +49,10 @@ export function createSqliteStore(file: string): AuditStore {
   const insertEntry = db.prepare(`INSERT INTO audit_entries (${ENTRY_COLUMNS.join(',')}) VALUES (${ENTRY_COLUMNS.map((c) => '@' + c).join(',')})`);
   const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
   const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
-  let head: ChainHead = (readHead.get() as ChainHead | undefined) ?? GENESIS;
+  const currentHead = () => (readHead.get() as ChainHead | undefined) ?? GENESIS;
 
   const append = db.transaction((pending: readonly PendingEntry[]) => {
-    const entries = chainEntries(head, pending);
+    const entries = chainEntries(currentHead(), pending);
     for (const e of entries) {
       insertEntry.run(toRow(e));
       for (const s of e.subjects) insertSubject.run(s, e.seq);
@@ -69,12 +70,10 @@ export function createSqliteStore(file: string): AuditStore {
   return {
     kind: 'sqlite',
     async appendBatch(pending) {
-      const entries = append(pending);
-      head = entries[entries.length - 1] ?? head;
-      return entries;
+      return append.immediate(pending);
     },
     async head() {
-      return head;
+      return currentHead();
     },
     async *scan(fromSeq = 1, filter = {}) {
       const page = 5000;

@@ -73,6 +73,8 @@ export function consoleRouter(d: ConsoleDeps): Router {
     res.set(SECURITY_HEADERS);
     next();
   });
+  // `/console` itself (no trailing slash) is the page too; the assets use absolute paths.
+  router.get('/', (_req, res) => res.sendFile('index.html', { root: PUBLIC_DIR }));
   router.use(express.static(PUBLIC_DIR, { index: 'index.html', redirect: false, dotfiles: 'ignore', maxAge: 0 }));
   router.use('/api', (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -240,7 +242,7 @@ export function consoleRouter(d: ConsoleDeps): Router {
   router.get('/api/export', read('export', (req) => {
     const { filter, personalId } = filterFromQuery(req.query, d.audit);
     const format = exportFormat((req.query as Record<string, unknown>).format);
-    return { subjects: personalId ? [personalId] : [], answer: async () => ({ stream: exportStream(d.audit, filter, format) }) };
+    return { subjects: personalId ? [personalId] : [], answer: async () => ({ stream: exportStream(d.audit, filter, format, d.logger) }) };
   }));
 
   router.get('/api/activity', read('activity', (req) => {

@@ -64,6 +64,8 @@ export interface BenchGatewayOptions {
   logLevel?: string;
   /** Upstream bulkhead size (default the config's). */
   maxConcurrent?: number;
+  /** Extra node options for the gateway process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 /** A complete gateway config for a bench or crash-test process: every client may call every data service, unthrottled. */
@@ -94,7 +96,7 @@ export async function spawnGateway(o: BenchGatewayOptions, services: readonly st
   const port = await freePort();
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(benchConfig({ ...o, port, dataDir }, services), null, 2));
-  const child = spawn(process.execPath, ['bin/gateway.mjs', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), 'bin/gateway.mjs', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const url = `http://127.0.0.1:${port}`;

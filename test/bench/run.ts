@@ -96,7 +96,7 @@ async function main() {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const rows: Row[] = [];
   const results: Record<string, unknown> = { machine: machine(), startedAt: new Date().toISOString() };
-  const row = (name: string, figure: string, target: string, pass: boolean | null) => rows.push({ name, figure, target, pass });
+  const row = (name: string, figure: string | number, target: string, pass: boolean | null) => rows.push({ name, figure: String(figure), target, pass });
   const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
   try {
@@ -189,9 +189,9 @@ async function main() {
     await cleanup();
   }
 
-  printTable(results.machine as ReturnType<typeof machine>, rows);
   mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench-results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable(results.machine as ReturnType<typeof machine>, rows);
   process.stdout.write(`\nwritten to bench-results/latest.json (${results.seconds} s)\n`);
 }
 

@@ -240,8 +240,10 @@ function drawChart(report, by) {
   const max = Math.max(1, ...totals);
   const step = niceStep(max);
   const top = Math.ceil(max / step) * step;
-  const W = Math.max(640, days.length * 26 + 60), H = 300, left = 44, bottom = 40, plotH = H - bottom - 12;
+  const W = Math.max(480, $('#chart').clientWidth || 900), H = 300, left = 44, bottom = 40, plotH = H - bottom - 12;
   const bw = (W - left - 10) / days.length;
+  // Every day gets a bar; labels only as often as about 44 px of width allows.
+  const labelEvery = Math.max(1, Math.ceil(44 / bw));
   const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': t('activityTitle') });
   for (let v = 0; v <= top; v += step) {
     const y = 12 + plotH - (v / top) * plotH;
@@ -259,7 +261,7 @@ function drawChart(report, by) {
       rect.append(s('title', {}, `${day} · ${sr.label}: ${n}`));
       svg.append(rect);
     }
-    if (days.length <= 31 || i % Math.ceil(days.length / 31) === 0) {
+    if ((days.length - 1 - i) % labelEvery === 0) {
       svg.append(s('text', { x: x + (bw - 6) / 2, y: H - bottom + 16, 'text-anchor': 'middle' }, day.slice(5)));
     }
   });
