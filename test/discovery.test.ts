@@ -45,3 +45,25 @@ describe('discovery and operations endpoints', () => {
     expect((await ready.json()).checks.audit).toBe('ok');
   });
 });
+
+describe('readiness', () => {
+  it('is not ready once every adapter breaker is open', async () => {
+    const { testConfig } = await import('./support/fixtures.ts');
+    const dead = await startGateway(await testConfig((raw) => {
+      for (const agency of ['population', 'land', 'tax', 'justice']) raw.upstreams[agency] = { url: 'http://127.0.0.1:9', resilience: { timeoutMs: 200, retries: 0, breakerThreshold: 1, breakerHalfOpenAfterMs: 60_000 } };
+    }));
+    try {
+      expect((await fetch(`${dead.url}/readyz`)).status).toBe(200);
+      await dead.call('land.title-verification', { certificateSerial: 'CS 100001' }, { client: 'land-office' });
+      await dead.call('population.identity', { personalId: '001085123456' }, { client: 'land-office' });
+      await dead.call('tax.obligations', { taxCode: '001085123456' }, { client: 'land-office', purpose: 'LAND_FINANCIAL_OBLIGATIONS' });
+      await dead.call('justice.secured-transactions', { certificateSerial: 'CS 100001' }, { client: 'land-office' });
+      const res = await fetch(`${dead.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect((await res.json()).breakers).toEqual({ population: 'open', land: 'open', tax: 'open', justice: 'open' });
+      expect((await fetch(`${dead.url}/healthz`)).status).toBe(200);
+    } finally {
+      await dead.close();
+    }
+  });
+});
