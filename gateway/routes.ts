@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config/types.ts';
 import { contractKey, type Contract } from './contracts.ts';
 import type { AuditLog } from './audit/index.ts';
 import type { Signer } from './signing.ts';
+import type { SharedState } from './shared-state.ts';
 import type { Metrics } from './metrics.ts';
 import type { Logger } from './logger.ts';
 import type { AdapterHealth } from '../adapters/index.ts';
@@ -29,6 +30,8 @@ export interface RouteDeps {
   adapters: AdapterHealth[];
   authorizer: Authorizer;
   verifyConsent: ConsentVerifier;
+  /** Replay protection and rate limits; a request cannot pass without them. */
+  shared: SharedState;
   publicUrl(): string;
   /** The gateway's clock (tests freeze it); Date.now when absent. */
   now?: () => number;
@@ -50,9 +53,15 @@ export function mountRoutes(d: RouteDeps): Express {
     } catch {
       checks.audit = 'unavailable';
     }
+    try {
+      await d.shared.ping();
+      checks.sharedState = 'ok';
+    } catch {
+      checks.sharedState = 'unavailable';
+    }
     const breakers = Object.fromEntries(d.adapters.map((a) => [a.name, a.breakerState()]));
     const allOpen = d.adapters.length > 0 && Object.values(breakers).every((s) => s === 'open');
-    const ready = checks.audit === 'ok' && !allOpen;
+    const ready = checks.audit === 'ok' && checks.sharedState === 'ok' && !allOpen;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers });
   });
   app.get('/metrics', async (_req, res) => {

@@ -156,6 +156,6 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       await simulators.close();
     },
   };
-  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now });
+  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now });
   return gateway;
 }

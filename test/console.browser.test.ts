@@ -30,6 +30,9 @@ beforeAll(async () => {
   ];
   for (const [client, personalId, caseId] of traffic) await gw.call('population.identity', { personalId }, { client, caseId });
   await gw.call('population.identity', { personalId: an!.personalId }, { client: 'portal', purpose: 'LAND_TRANSFER_REGISTRATION' });
+  // Once-only calls, so the usage report shows what the province's leaders track.
+  await gw.call('portal.prefill', { form: 'permanent-residence-registration' }, { client: 'portal', consent: await gw.consent(binh!.personalId, ['core', 'address', 'family']) });
+  for (const certificateSerial of ['CS 100002', 'CS 100003']) await gw.call('land.title-verification', { certificateSerial }, { client: 'land-office', caseId: 'HS-2026-000126' });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const context = await browser.newContext({ acceptDownloads: true, locale: 'en-GB', viewport: { width: 1360, height: 860 } });
   page = await context.newPage();

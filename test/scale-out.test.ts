@@ -192,6 +192,9 @@ describe('Redis outage', () => {
         expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
         expect((await res.json()).code).toBe('SHARED_STATE_UNAVAILABLE');
       }
+      const ready = await fetch(`${gw.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect((await ready.json()).checks.sharedState).toBe('unavailable');
       const refusals = lines.filter((l) => l.code === 'SHARED_STATE_UNAVAILABLE');
       expect(refusals).toHaveLength(3);
       expect(refusals[0]).toMatchObject({ level: 'error', status: 503 });

@@ -1,4 +1,4 @@
-import type { AuditEntry, ChainHead, Outcome, PendingEntry } from './entry.ts';
+import { upstreamsJson, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from './entry.ts';
 
 /** A signed statement of the chain's head: `{seq, hash, time}` as a compact JWS. */
 export interface Checkpoint { seq: number; hash: string; time: string; jws: string }
@@ -43,12 +43,12 @@ export const ENTRY_COLUMNS = [
 
 export type EntryRow = Record<(typeof ENTRY_COLUMNS)[number], string | number | null>;
 
-/** An entry as a row of columns; arrays as JSON text. */
+/** An entry as a row of columns; arrays as their RFC 8785 JSON text, so a verifier can splice them unparsed. */
 export function toRow(e: AuditEntry): EntryRow {
   return {
     seq: e.seq, id: e.id, time: e.time, client: e.client, user_id: e.userId, purpose: e.purpose, case_id: e.caseId,
     service: e.service, version: e.version, subjects: JSON.stringify(e.subjects), fields: JSON.stringify(e.fields),
-    outcome: e.outcome, status: e.status, error_code: e.errorCode, upstreams: JSON.stringify(e.upstreams),
+    outcome: e.outcome, status: e.status, error_code: e.errorCode, upstreams: upstreamsJson(e.upstreams),
     latency_ms: e.latencyMs, request_sha256: e.requestSha256, response_sha256: e.responseSha256, prev_hash: e.prevHash, hash: e.hash,
   };
 }
