@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { verifyCheckpointJws } from '../signing.ts';
 import { entryHash, GENESIS, type AuditEntry } from './entry.ts';
-import type { Checkpoint } from './store.ts';
+import type { AuditStore, Checkpoint } from './store.ts';
 
 export type ChainProblem = 'hash_mismatch' | 'broken_link' | 'missing_entry' | 'truncated' | 'checkpoint_mismatch' | 'checkpoint_signature';
 
@@ -16,51 +16,132 @@ export interface VerifyReport {
   problem: ChainProblem | null;
 }
 
+/** One stored entry as the chain check needs it; `recomputed` is the hash of the entry as it is stored. */
+export interface ChainLink { seq: number; prevHash: string; hash: string; recomputed: string }
+
+/** The outcome of walking a run of consecutive links (a whole chain, or one segment of it). */
+export interface SegmentWalk {
+  count: number;
+  firstSeq: number | null;
+  firstPrevHash: string | null;
+  /** The last seq and hash that passed every check. */
+  lastSeq: number;
+  lastHash: string | null;
+  problem: ChainProblem | null;
+  firstBadSeq: number | null;
+}
+
+/**
+ * Checks links in seq order after `start`: seqs contiguous, every hash recomputed, every link,
+ * every checkpoint at its seq. A `start.hash` of null leaves the first link to the caller, who
+ * knows the previous segment's last hash.
+ */
+export class ChainWalker {
+  readonly walk: SegmentWalk;
+  readonly #checkpoints: ReadonlyMap<number, string>;
+
+  constructor(start: { seq: number; hash: string | null }, checkpoints: ReadonlyMap<number, string>) {
+    this.walk = { count: 0, firstSeq: null, firstPrevHash: null, lastSeq: start.seq, lastHash: start.hash, problem: null, firstBadSeq: null };
+    this.#checkpoints = checkpoints;
+  }
+
+  /** False once a problem is found; the walk then says which and where. */
+  step(link: ChainLink): boolean {
+    const w = this.walk;
+    if (w.problem) return false;
+    w.count++;
+    if (w.count === 1) {
+      w.firstSeq = link.seq;
+      w.firstPrevHash = link.prevHash;
+    }
+    if (link.seq !== w.lastSeq + 1) return this.#fail(link.seq > w.lastSeq + 1 ? 'missing_entry' : 'broken_link', w.lastSeq + 1);
+    if (link.recomputed !== link.hash) return this.#fail('hash_mismatch', link.seq);
+    if (w.lastHash !== null && link.prevHash !== w.lastHash) return this.#fail('broken_link', link.seq);
+    const cp = this.#checkpoints.get(link.seq);
+    if (cp !== undefined && cp !== link.hash) return this.#fail('checkpoint_mismatch', link.seq);
+    w.lastSeq = link.seq;
+    w.lastHash = link.hash;
+    return true;
+  }
+
+  #fail(problem: ChainProblem, seq: number): false {
+    this.walk.problem = problem;
+    this.walk.firstBadSeq = seq;
+    return false;
+  }
+}
+
+/** Checkpoints whose signature holds, by seq; the seq of the first bad one, if any. */
+async function checkedCheckpoints(checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet) {
+  const bySeq = new Map<number, string>();
+  let last: Checkpoint | null = null;
+  let badSignature: number | null = null;
+  for (const cp of checkpoints) {
+    try {
+      const payload = await verifyCheckpointJws(cp.jws, jwks);
+      if (payload.seq !== cp.seq || payload.hash !== cp.hash) throw new Error('payload differs');
+      bySeq.set(cp.seq, cp.hash);
+      if (!last || cp.seq > last.seq) last = cp;
+    } catch {
+      badSignature ??= cp.seq;
+    }
+  }
+  return { bySeq, last, badSignature };
+}
+
+/**
+ * Joins segment walks (in seq order, each started without its first link) into one verdict, as
+ * one walk over the whole chain would give it: the first problem in seq order wins.
+ */
+export function joinSegments(segments: readonly SegmentWalk[], lastCheckpoint: Checkpoint | null): VerifyReport {
+  const report = (count: number, headSeq: number, problem: ChainProblem | null = null, firstBadSeq: number | null = null): VerifyReport => ({
+    ok: !problem, entries: count, headSeq, verifiedUpTo: headSeq,
+    lastCheckpoint: lastCheckpoint ? { seq: lastCheckpoint.seq, time: lastCheckpoint.time } : null, firstBadSeq, problem,
+  });
+  let count = 0;
+  let prevSeq = GENESIS.seq;
+  let prevHash = GENESIS.hash;
+  for (const s of segments) {
+    if (s.count === 0) continue;
+    if (s.firstSeq !== prevSeq + 1) return report(count + 1, prevSeq, s.firstSeq! > prevSeq + 1 ? 'missing_entry' : 'broken_link', prevSeq + 1);
+    const firstFailed = s.firstBadSeq === s.firstSeq && s.problem === 'hash_mismatch';
+    if (!firstFailed && s.firstPrevHash !== prevHash) return report(count + 1, prevSeq, 'broken_link', s.firstSeq);
+    if (s.problem) return report(count + s.count, s.lastSeq, s.problem, s.firstBadSeq);
+    count += s.count;
+    prevSeq = s.lastSeq;
+    prevHash = s.lastHash!;
+  }
+  if (lastCheckpoint && lastCheckpoint.seq > prevSeq) return report(count, prevSeq, 'truncated', prevSeq + 1);
+  return report(count, prevSeq);
+}
+
+function signatureProblem(seq: number, last: Checkpoint | null): VerifyReport {
+  return { ok: false, entries: 0, headSeq: 0, verifiedUpTo: 0, lastCheckpoint: last ? { seq: last.seq, time: last.time } : null, firstBadSeq: seq, problem: 'checkpoint_signature' };
+}
+
 /**
  * Re-checks a chain: every hash recomputed over RFC 8785 JSON, every link, seqs contiguous from 1,
  * and every signed checkpoint matching the entry at its seq; a checkpoint beyond the last entry
  * means the tail was cut off.
  */
 export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>, checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet): Promise<VerifyReport> {
-  const cps = new Map<number, Checkpoint>();
-  let lastCheckpoint: Checkpoint | null = null;
-  let badSignature: number | null = null;
-  for (const cp of checkpoints) {
-    try {
-      const payload = await verifyCheckpointJws(cp.jws, jwks);
-      if (payload.seq !== cp.seq || payload.hash !== cp.hash) throw new Error('payload differs');
-      cps.set(cp.seq, cp);
-      if (!lastCheckpoint || cp.seq > lastCheckpoint.seq) lastCheckpoint = cp;
-    } catch {
-      badSignature ??= cp.seq;
-    }
-  }
-  const report = (fields: Partial<VerifyReport> & { count: number; prevSeq: number }): VerifyReport => ({
-    ok: !fields.problem,
-    entries: fields.count,
-    headSeq: fields.prevSeq,
-    verifiedUpTo: fields.verifiedUpTo ?? fields.prevSeq,
-    lastCheckpoint: lastCheckpoint ? { seq: lastCheckpoint.seq, time: lastCheckpoint.time } : null,
-    firstBadSeq: fields.firstBadSeq ?? null,
-    problem: fields.problem ?? null,
-  });
-  if (badSignature !== null) return report({ count: 0, prevSeq: 0, verifiedUpTo: 0, firstBadSeq: badSignature, problem: 'checkpoint_signature' });
-
-  let prev = GENESIS;
-  let count = 0;
+  const { bySeq, last, badSignature } = await checkedCheckpoints(checkpoints, jwks);
+  if (badSignature !== null) return signatureProblem(badSignature, last);
+  const walker = new ChainWalker(GENESIS, bySeq);
   for await (const e of entries) {
-    count++;
-    if (e.seq !== prev.seq + 1) {
-      return report({ count, prevSeq: prev.seq, firstBadSeq: prev.seq + 1, problem: e.seq > prev.seq + 1 ? 'missing_entry' : 'broken_link' });
-    }
-    if (entryHash(e) !== e.hash) return report({ count, prevSeq: prev.seq, firstBadSeq: e.seq, problem: 'hash_mismatch' });
-    if (e.prevHash !== prev.hash) return report({ count, prevSeq: prev.seq, firstBadSeq: e.seq, problem: 'broken_link' });
-    const cp = cps.get(e.seq);
-    if (cp && cp.hash !== e.hash) return report({ count, prevSeq: prev.seq, firstBadSeq: e.seq, problem: 'checkpoint_mismatch' });
-    prev = e;
+    if (!walker.step({ seq: e.seq, prevHash: e.prevHash, hash: e.hash, recomputed: entryHash(e) })) break;
   }
-  if (lastCheckpoint && lastCheckpoint.seq > prev.seq) {
-    return report({ count, prevSeq: prev.seq, firstBadSeq: prev.seq + 1, problem: 'truncated' });
-  }
-  return report({ count, prevSeq: prev.seq });
+  return joinSegments([walker.walk], last);
+}
+
+/**
+ * Verifies a store's own chain. A store that can walk its chain itself (SQLite: in segments, on
+ * worker threads, without building entry objects) does so; any other is scanned entry by entry.
+ */
+export async function verifyStore(store: AuditStore, jwks: JSONWebKeySet): Promise<VerifyReport> {
+  const checkpoints = await store.checkpoints();
+  if (!store.walkChain) return verifyChain(store.scan(1), checkpoints, jwks);
+  const { bySeq, last, badSignature } = await checkedCheckpoints(checkpoints, jwks);
+  if (badSignature !== null) return signatureProblem(badSignature, last);
+  return joinSegments(await store.walkChain(bySeq), last);
 }
