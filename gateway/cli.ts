@@ -104,11 +104,11 @@ async function auditCommand(args: string[]) {
   const { config } = await resolveConfig({ file: values.config });
   const { keyPairFromJwk, loadOrCreatePrivateJwk } = await import('./keys.ts');
   const { createSigner } = await import('./signing.ts');
-  const { openStore, verifyChain } = await import('./audit/index.ts');
+  const { openStore, verifyStore } = await import('./audit/index.ts');
   const key = await keyPairFromJwk(await loadOrCreatePrivateJwk(config.signing.privateJwkFile ?? join(config.dataDir, 'keys', 'gateway.private.jwk.json'), config.signing.alg));
   const store = await openStore(config);
   try {
-    printReport(await verifyChain(store.scan(1), await store.checkpoints(), createSigner(key).jwks));
+    printReport(await verifyStore(store, createSigner(key).jwks));
   } finally {
     await store.close();
   }

@@ -1,6 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, type Duplex } from 'node:stream';
 import { GatewayError, asGatewayError, problemLanguage, toProblem } from './errors.ts';
 import type { Inbound, Operation, Outbound, Pipeline } from './pipeline/index.ts';
 import type { Authenticated } from './pipeline/authenticate.ts';
@@ -87,6 +87,21 @@ export function errorHandler(logger: { error: (o: object, m: string) => void }) 
     if (res.headersSent) return res.destroy();
     sendProblem(req, res, e);
   };
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (bad framing, header overflow, bytes no header may
+ * hold) with a problem document instead of Node's bare 400, then closes the connection. A socket
+ * whose response has already started can only be cut.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(toProblem(new GatewayError('REQUEST_INVALID', 'malformed HTTP request'), randomUUID()));
+  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export function baseApp(): Express {

@@ -17,6 +17,7 @@ import { createConsentVerifier } from './pipeline/consent.ts';
 import { createPipeline, type Operation } from './pipeline/index.ts';
 import { handlers, serviceOperation } from './services/index.ts';
 import { mountRoutes } from './routes.ts';
+import { answerClientError } from './http.ts';
 import type { DestinationStream } from 'pino';
 
 export interface GatewayOptions {
@@ -142,6 +143,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
         server.once('error', reject);
       });
       server!.keepAliveTimeout = 65_000;
+      server!.on('clientError', answerClientError);
       closeServer = drainingClose(server!);
       const address = server!.address();
       const actual = typeof address === 'object' && address ? address.port : port;

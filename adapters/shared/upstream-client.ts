@@ -94,7 +94,8 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     maxAttempts: r.retries,
     backoff: new ExponentialBackoff({ initialDelay: r.retryBaseDelayMs, maxDelay: r.retryMaxDelayMs }),
   });
-  const attemptTimeout = timeout(r.timeoutMs, TimeoutStrategy.Aggressive);
+  // abortOnReturn would abort every finished call's signal, building a DOMException (with a stack) per call; a timeout still aborts.
+  const attemptTimeout = timeout(r.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   const isolation = bulkhead(r.maxConcurrent, r.maxQueued);
   const readPolicy = wrap(isolation, retryPolicy, breaker, attemptTimeout);
   const writePolicy = wrap(isolation, breaker, attemptTimeout);

@@ -148,10 +148,26 @@ const LONE_SURROGATE_OR_NUL = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\u
  */
 export const storableText = (s: string): string => (LONE_SURROGATE_OR_NUL.test(s) ? s.replace(LONE_SURROGATE_OR_NUL, '\uFFFD') : s);
 
+/** `value` with storable text throughout; the same object when nothing needed replacing (the usual case). */
 function storable<T>(value: T): T {
   if (typeof value === 'string') return storableText(value) as T;
-  if (Array.isArray(value)) return value.map(storable) as T;
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v = storable(value[i]);
+      if (v !== value[i]) (copy ??= value.slice())[i] = v;
+    }
+    return (copy ?? value) as T;
+  }
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    let copy: Record<string, unknown> | null = null;
+    for (const k of Object.keys(o)) {
+      const v = storable(o[k]);
+      if (v !== o[k]) (copy ??= { ...o })[k] = v;
+    }
+    return (copy ?? value) as T;
+  }
   return value;
 }
 
@@ -159,8 +175,8 @@ function storable<T>(value: T): T {
 export function chainEntries(head: ChainHead, pending: readonly PendingEntry[]): AuditEntry[] {
   let prev = head;
   return pending.map((p) => {
-    const unhashed = { ...storable(p), seq: prev.seq + 1, prevHash: prev.hash };
-    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    const entry = { ...storable(p), seq: prev.seq + 1, prevHash: prev.hash } as AuditEntry;
+    entry.hash = entryHash(entry);
     prev = entry;
     return entry;
   });

@@ -7,13 +7,13 @@ import { makePseudonymizer, type AuditEntry, type PendingEntry } from './entry.t
 import { createMemoryStore } from './memory-store.ts';
 import { createSqliteStore } from './sqlite-store.ts';
 import type { AuditStore } from './store.ts';
-import { verifyChain, type VerifyReport } from './verify.ts';
+import { verifyStore, type VerifyReport } from './verify.ts';
 import { AuditWriter } from './writer.ts';
 
 export type { AuditEntry, PendingEntry, UpstreamCall, Outcome } from './entry.ts';
 export { canonicalJson, entryHash, sha256Hex, sha256B64u, makePseudonymizer } from './entry.ts';
 export type { AuditStore, AuditFilter, Checkpoint } from './store.ts';
-export { verifyChain, type VerifyReport } from './verify.ts';
+export { verifyChain, verifyStore, type VerifyReport } from './verify.ts';
 export { createSqliteStore } from './sqlite-store.ts';
 export { createMemoryStore } from './memory-store.ts';
 
@@ -92,7 +92,7 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
     record: (p) => writer.append(p),
     pseudonymize,
     async verify() {
-      return verifyChain(store.scan(1), await store.checkpoints(), signer.jwks);
+      return verifyStore(store, signer.jwks);
     },
     checkpoint: checkpointSoon,
     async close() {

@@ -1,8 +1,11 @@
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { chainEntries, GENESIS, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
-import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint } from './store.ts';
+import { chainEntries, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
+import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint, type EntryRow } from './store.ts';
+import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -33,32 +36,138 @@ export function whereClause(filter: AuditFilter, param: (v: unknown) => string):
   return where;
 }
 
+/*
+ * The chain check's shortcut: SQLite assembles each row's canonical JSON itself, so no entry
+ * object is built. Strings are quoted without escaping, arrays spliced as stored (they are stored
+ * in RFC 8785 form), and a value of an unexpected type becomes a backslash. A row is taken as
+ * intact only when this text hashes to the stored hash and holds no backslash. That text is then
+ * the very JSON that was hashed when the entry was written. Its top-level member names fix where
+ * each column's text starts and ends (the names that recur inside upstreams all come after the
+ * columns they could be mistaken for), so each column holds the text that was hashed and, as it
+ * holds nothing JSON escapes, the very value. Any other row goes through fromRow and entryHash,
+ * so the verdict never depends on the shortcut.
+ */
+const BAD = `'\\'`;
+const text = (c: string) => `iif(typeof(${c}) = 'text', '"' || ${c} || '"', iif(${c} IS NULL, 'null', ${BAD}))`;
+const integer = (c: string) => `iif(typeof(${c}) = 'integer', ${c}, iif(${c} IS NULL, 'null', ${BAD}))`;
+const json = (c: string) => `iif(typeof(${c}) = 'text', ${c}, ${BAD})`;
+const CANONICAL: [string, string][] = [
+  ['caseId', text('case_id')], ['client', text('client')], ['errorCode', text('error_code')], ['fields', json('fields')], ['id', text('id')],
+  ['latencyMs', integer('latency_ms')], ['outcome', text('outcome')], ['prevHash', text('prev_hash')], ['purpose', text('purpose')],
+  ['requestSha256', text('request_sha256')], ['responseSha256', text('response_sha256')], ['seq', 'seq'], ['service', text('service')],
+  ['status', integer('status')], ['subjects', json('subjects')], ['time', text('time')], ['upstreams', json('upstreams')],
+  ['userId', text('user_id')], ['version', integer('version')],
+];
+const CHAIN_SQL = `SELECT seq, prev_hash, hash, printf('{${CANONICAL.map(([k]) => `"${k}":%s`).join(',')}}', ${CANONICAL.map(([, e]) => e).join(', ')})
+  FROM audit_entries WHERE seq BETWEEN ? AND ? ORDER BY seq`;
+
+/** Below this many entries a verification runs on the calling thread: starting workers would cost more. */
+const PARALLEL_FROM = 50_000;
+const WALK_PAGE = 10_000;
+/** How often a batch is chained again after another process moved the head. */
+const MAX_RECHAIN = 20;
+
+/** The worker scripts are plain JavaScript: they start without the parent's TypeScript loader (faster, smaller). */
+const PLAIN_NODE: string[] = [];
+
+/** Where committed rows go: the writer thread, or this thread's connection for an in-memory database. */
+interface RowSink {
+  /** Commits the rows if the head is still `expected`; else commits nothing and returns the head found. */
+  append(expected: ChainHead, rows: EntryRow[]): Promise<ChainHead | null>;
+  checkpoint(cp: Checkpoint): Promise<void>;
+  close(): Promise<void>;
+}
+
+function inlineSink(db: Database.Database): RowSink {
+  const insertEntry = db.prepare(`INSERT INTO audit_entries (${ENTRY_COLUMNS.join(',')}) VALUES (${ENTRY_COLUMNS.map((c) => '@' + c).join(',')})`);
+  const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
+  const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
+  const append = db.transaction((expected: ChainHead, rows: EntryRow[]): ChainHead | null => {
+    const head = (readHead.get() as ChainHead | undefined) ?? GENESIS;
+    if (head.seq !== expected.seq || head.hash !== expected.hash) return head;
+    for (const row of rows) {
+      insertEntry.run(row);
+      for (const s of JSON.parse(row.subjects as string) as string[]) insertSubject.run(s, row.seq);
+    }
+    return null;
+  });
+  return {
+    async append(expected, rows) { return append.immediate(expected, rows); },
+    async checkpoint(cp) { db.prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, jws) VALUES (@seq, @hash, @time, @jws)').run(cp); },
+    async close() {},
+  };
+}
+
+/**
+ * The writer thread (sqlite-writer.mjs): it owns the write connection, so the fsync of a durable
+ * commit never stalls the event loop. It is referenced only while a write is outstanding, and
+ * restarted if it ever dies.
+ */
+function threadSink(file: string): RowSink {
+  let worker: Worker | null = null;
+  let nextId = 0;
+  const waiting = new Map<number, { resolve: (stale: ChainHead | null) => void; reject: (e: Error) => void }>();
+  const start = () => {
+    const w = new Worker(new URL('./sqlite-writer.mjs', import.meta.url), { workerData: { file, columns: ENTRY_COLUMNS }, execArgv: PLAIN_NODE });
+    w.unref();
+    w.on('message', (m: { id: number; stale: ChainHead | null; error?: { name?: string; code?: string; message: string } }) => {
+      const p = waiting.get(m.id);
+      waiting.delete(m.id);
+      if (!waiting.size) w.unref();
+      if (!p) return;
+      if (!m.error) return p.resolve(m.stale);
+      p.reject(Object.assign(new Error(m.error.message), { name: m.error.name ?? 'Error', code: m.error.code }));
+    });
+    const fail = (e: Error) => {
+      if (worker === w) worker = null;
+      for (const p of waiting.values()) p.reject(e);
+      waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`audit writer thread exited (${code})`)));
+    return w;
+  };
+  const send = (message: Record<string, unknown>) => new Promise<ChainHead | null>((resolve, reject) => {
+    worker ??= start();
+    const id = nextId++;
+    waiting.set(id, { resolve, reject });
+    worker.ref();
+    worker.postMessage({ ...message, id });
+  });
+  return {
+    append: (expected, rows) => send({ op: 'append', expected, rows }),
+    checkpoint: async (checkpoint) => { await send({ op: 'checkpoint', checkpoint }); },
+    async close() {
+      if (!worker) return;
+      const w = worker;
+      await send({ op: 'close' }).catch(() => {});
+      worker = null;
+      await w.terminate();
+    },
+  };
+}
+
 /**
  * The embedded audit store: one SQLite file in WAL mode with synchronous=FULL, so a commit is on
- * disk before the writer resolves. The head is read inside each write transaction (BEGIN IMMEDIATE), so
- * two processes on one file serialise on SQLite's lock and never fork the chain.
+ * disk before the writer resolves. Writes go through a writer thread (except for `:memory:`);
+ * reads use this thread's connection. A batch is chained after the head read here and committed
+ * only if that is still the head inside the write transaction (BEGIN IMMEDIATE), so two
+ * processes on one file serialise on SQLite's lock and never fork the chain.
  */
-export function createSqliteStore(file: string): AuditStore {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+export function createSqliteStore(file: string, options: { writerThread?: boolean } = {}): AuditStore {
+  const inMemory = file === ':memory:';
+  if (!inMemory) mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  const sink = (options.writerThread ?? !inMemory) ? threadSink(file) : inlineSink(db);
 
-  const insertEntry = db.prepare(`INSERT INTO audit_entries (${ENTRY_COLUMNS.join(',')}) VALUES (${ENTRY_COLUMNS.map((c) => '@' + c).join(',')})`);
-  const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
   const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
   const currentHead = () => (readHead.get() as ChainHead | undefined) ?? GENESIS;
-
-  const append = db.transaction((pending: readonly PendingEntry[]) => {
-    const entries = chainEntries(currentHead(), pending);
-    for (const e of entries) {
-      insertEntry.run(toRow(e));
-      for (const s of e.subjects) insertSubject.run(s, e.seq);
-    }
-    return entries;
-  });
+  // This process's batches go one at a time; another process's are caught by the head check.
+  let tail: Promise<unknown> = Promise.resolve();
 
   const select = (filter: AuditFilter, extra: string[], order: string, limit: number) => {
     const params: unknown[] = [];
@@ -67,10 +176,38 @@ export function createSqliteStore(file: string): AuditStore {
     return (db.prepare(sql).all(...params) as Record<string, unknown>[]).map(fromRow);
   };
 
+  const chainRows = db.prepare(CHAIN_SQL).raw();
+  const rowBySeq = db.prepare('SELECT * FROM audit_entries WHERE seq = ?');
+  /** One stored row as a link: the shortcut when it holds, else the full recomputation. */
+  const link = ([seq, prevHash, hash, canonical]: [number, string, string, string]) => ({
+    seq, prevHash, hash,
+    recomputed: sha256Hex(canonical) === hash && !canonical.includes('\\') ? hash : rehash(fromRow(rowBySeq.get(seq) as Record<string, unknown>)),
+  });
+  const walkRange = (from: number, to: number, start: { seq: number; hash: string | null }, checkpoints: ReadonlyMap<number, string>): SegmentWalk => {
+    const walker = new ChainWalker(start, checkpoints);
+    for (let next = from; next <= to; next += WALK_PAGE) {
+      for (const row of chainRows.all(next, Math.min(to, next + WALK_PAGE - 1)) as [number, string, string, string][]) {
+        if (!walker.step(link(row))) return walker.walk;
+      }
+    }
+    return walker.walk;
+  };
+
   return {
     kind: 'sqlite',
-    async appendBatch(pending) {
-      return append.immediate(pending);
+    appendBatch(pending) {
+      const run = tail.then(async () => {
+        let head = currentHead();
+        for (let attempt = 1; ; attempt++) {
+          const entries = chainEntries(head, pending);
+          const stale = await sink.append(head, entries.map(toRow));
+          if (!stale) return entries;
+          if (attempt === MAX_RECHAIN) throw new Error('audit chain head kept moving under this batch');
+          head = stale;
+        }
+      });
+      tail = run.catch(() => {});
+      return run;
     },
     async head() {
       return currentHead();
@@ -85,6 +222,19 @@ export function createSqliteStore(file: string): AuditStore {
         next = rows[rows.length - 1]!.seq + 1;
       }
     },
+    async walkChain(checkpoints) {
+      const last = (db.prepare('SELECT max(seq) AS seq FROM audit_entries').get() as { seq: number | null }).seq ?? 0;
+      const threads = Math.min(availableParallelism(), 4);
+      if (inMemory || last < PARALLEL_FROM || threads < 2) return [walkRange(1, last, GENESIS, checkpoints)];
+      const size = Math.ceil(last / threads);
+      const ranges = Array.from({ length: threads }, (_, i) => [i * size + 1, Math.min(last, (i + 1) * size)] as const).filter(([a, b]) => a <= b);
+      const cps = [...checkpoints];
+      return Promise.all(ranges.map(async ([from, to], i) => {
+        const walk = await walkInWorker(file, from, to, cps);
+        // A range the shortcut could not clear is walked again here, row by row, in full.
+        return walk ?? walkRange(from, to, { seq: from - 1, hash: i === 0 ? GENESIS.hash : null }, checkpoints);
+      }));
+    },
     async query(filter, limit, cursor) {
       const before = decodeCursor(cursor);
       const rows = select(filter, before === null ? [] : [`seq < ${before}`], 'DESC', limit + 1);
@@ -97,7 +247,7 @@ export function createSqliteStore(file: string): AuditStore {
       return row ? fromRow(row) : null;
     },
     async saveCheckpoint(cp: Checkpoint) {
-      db.prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, jws) VALUES (@seq, @hash, @time, @jws)').run(cp);
+      await sink.checkpoint(cp);
     },
     async checkpoints() {
       return db.prepare('SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
@@ -107,9 +257,21 @@ export function createSqliteStore(file: string): AuditStore {
       if (!db.open) throw new Error('audit store closed');
     },
     async close() {
+      await tail;
+      await sink.close();
       if (db.open) db.close();
     },
   };
+}
+
+/** Walks seqs `from`..`to` on a worker thread; null when a row there needs the full check. */
+function walkInWorker(file: string, from: number, to: number, checkpoints: [number, string][]): Promise<SegmentWalk | null> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./sqlite-chain-worker.mjs', import.meta.url), { workerData: { file, sql: CHAIN_SQL, from, to, checkpoints }, execArgv: PLAIN_NODE });
+    worker.once('message', (m: SegmentWalk | { anomaly: number }) => resolve('anomaly' in m ? null : { ...m, problem: null, firstBadSeq: null }));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`chain walker exited (${code})`)));
+  });
 }
 
 /** Opens an existing store read-write for offline tools (the verifier, tests that tamper with a copy). */

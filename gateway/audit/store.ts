@@ -1,3 +1,4 @@
+import type { SegmentWalk } from './verify.ts';
 import { upstreamsJson, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from './entry.ts';
 
 /** A signed statement of the chain's head: `{seq, hash, time}` as a compact JWS. */
@@ -31,6 +32,11 @@ export interface AuditStore {
   get(id: string): Promise<AuditEntry | null>;
   saveCheckpoint(cp: Checkpoint): Promise<void>;
   checkpoints(): Promise<Checkpoint[]>;
+  /**
+   * Optional: walks the whole chain itself, hashes recomputed from what is stored, as seq-ordered
+   * segments (each started without its first link) for verifyStore to join.
+   */
+  walkChain?(checkpoints: ReadonlyMap<number, string>): Promise<SegmentWalk[]>;
   /** Throws when the store cannot take a write. */
   probe(): Promise<void>;
   close(): Promise<void>;
