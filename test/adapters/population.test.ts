@@ -92,3 +92,14 @@ describe('population adapter', () => {
     expect(() => createPopulationAdapter({ baseUrl: 'not a url', resilience })).toThrow(TypeError);
   });
 });
+
+describe('population adapter bulkhead', () => {
+  it('refuses calls beyond its concurrency and queue limits: UPSTREAM_UNAVAILABLE, without calling', async () => {
+    const a = adapter({ maxConcurrent: 1, maxQueued: 1, timeoutMs: 1000, retries: 0 });
+    lookup().times(2).delay(100).reply(200, recorded);
+    const extra = lookup().reply(200, recorded);
+    const results = await Promise.all([0, 1, 2].map(() => codeOf(a.getIdentity('001085123456'))));
+    expect(results.sort()).toEqual(['OK', 'OK', 'UPSTREAM_UNAVAILABLE']);
+    expect(extra.isDone()).toBe(false);
+  });
+});
