@@ -8,6 +8,7 @@
  * FUZZ_SEED=<seed> reproduces the run.
  */
 import { connect } from 'node:net';
+import { seededRandom } from '../adapters/shared/seeded-random.ts';
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,15 +22,6 @@ const CASES = 10_000;
 const CONCURRENCY = 32;
 
 type Rand = () => number;
-function mulberry32(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (r: Rand, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 const b64u = (x: string | Uint8Array) => Buffer.from(x).toString('base64url');
@@ -325,7 +317,7 @@ describe(`fuzzing the gateway (seed ${SEED})`, () => {
 
   it(`answers ${CASES} hostile requests with 200s or catalogue problems, never a 5xx, and stays whole`, async () => {
     const port = Number(new URL(gw.url).port);
-    const next = caseFactory(mulberry32(SEED), gw.keys);
+    const next = caseFactory(seededRandom(SEED), gw.keys);
     const failures: string[] = [];
     const kinds: Record<string, number> = {};
     const statuses: Record<number, number> = {};

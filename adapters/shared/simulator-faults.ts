@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { seededRandom } from './seeded-random.ts';
 
 /** Faults a simulator can stage, from its options or the environment. */
 export interface SimulatorFaults {
@@ -12,22 +13,13 @@ export interface SimulatorFaults {
   seed?: number;
 }
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Express middleware staging latency and faults before a simulator's routes. `onError` writes
  * the upstream's own error shape; health routes (`skip`) are never faulted.
  */
 export function faultInjector(faults: SimulatorFaults, onError: (res: Response) => void, skip: (req: Request) => boolean = () => false) {
-  const rand = prng(faults.seed ?? 7);
+  const rand = seededRandom(faults.seed ?? 7);
   return (req: Request, res: Response, next: NextFunction) => {
     if (skip(req)) return next();
     const fail = (faults.failureRate ?? 0) > 0 && rand() < faults.failureRate!;

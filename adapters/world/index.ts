@@ -7,6 +7,7 @@
  * generated from a seeded PRNG, so every run sees the same world.
  */
 import { makePersonalId, withCheckDigit, type Sex } from '../../gateway/domain/index.ts';
+import { seededRandom } from '../shared/seeded-random.ts';
 
 export interface WorldAddress { street: string; commune: string; district: string; province: string }
 export interface WorldCitizen {
@@ -64,16 +65,6 @@ export interface World {
   registrations: WorldRegistration[];
 }
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FAMILY = ['Nguyễn', 'Trần', 'Lê', 'Phạm', 'Hoàng', 'Huỳnh', 'Phan', 'Vũ', 'Võ', 'Đặng', 'Bùi', 'Đỗ', 'Hồ', 'Ngô', 'Dương', 'Lý'];
 const MIDDLE_M = ['Văn', 'Hữu', 'Đức', 'Minh', 'Quốc', 'Thành'];
@@ -104,7 +95,7 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 const isoDate = (y: number, m: number, d: number) => `${y}-${pad(m)}-${pad(d)}`;
 
 function buildWorld(): World {
-  const rand = prng(20251123);
+  const rand = seededRandom(20251123);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const citizens: WorldCitizen[] = [];
