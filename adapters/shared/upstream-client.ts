@@ -75,6 +75,8 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
   const http$ = axios.create({
     baseURL: options.baseUrl,
     maxRedirects: 0,
+    // An upstream cannot make the gateway buffer without bound.
+    maxContentLength: r.maxResponseBytes ?? 8 * 1024 * 1024,
     timeout: r.timeoutMs,
     validateStatus: () => true,
     headers: options.headers,

@@ -32,6 +32,7 @@ const resilience = {
     breakerHalfOpenAfterMs: { type: 'integer', minimum: 1, default: 10000 },
     maxConcurrent: { type: 'integer', minimum: 1, default: 64 },
     maxQueued: { type: 'integer', minimum: 0, default: 256 },
+    maxResponseBytes: { type: 'integer', minimum: 1024, default: 8388608, description: 'an upstream answer larger than this is refused' },
   },
 } as const;
 

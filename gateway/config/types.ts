@@ -12,6 +12,8 @@ export interface ResilienceConfig {
   breakerHalfOpenAfterMs: number;
   maxConcurrent: number;
   maxQueued: number;
+  /** Default 8 MiB. */
+  maxResponseBytes?: number;
 }
 export interface UpstreamConfig { url?: string; resilience: ResilienceConfig; clientId?: string; clientSecret?: string }
 export interface KeySource { jwks?: JSONWebKeySet; jwksUrl?: string }

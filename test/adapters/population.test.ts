@@ -103,3 +103,11 @@ describe('population adapter bulkhead', () => {
     expect(extra.isDone()).toBe(false);
   });
 });
+
+describe('population adapter response limit', () => {
+  it('refuses an answer larger than maxResponseBytes: UPSTREAM_BAD_RESPONSE', async () => {
+    const a = createPopulationAdapter({ baseUrl: BASE, resilience: { ...resilience, retries: 0, maxResponseBytes: 4096 } });
+    lookup().reply(200, { ...recorded, padding: 'x'.repeat(10_000) });
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+  });
+});
