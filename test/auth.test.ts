@@ -112,6 +112,12 @@ describe('client authentication (DESIGN.md §3)', () => {
     expect(await codeOf(await sign(gw.keys.portal!, { jti: undefined }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
   });
 
+  it('refuses claims that are not printable, well-formed text: AUTH_INVALID', async () => {
+    for (const claims of [{ case_id: 'HS-\u0000-1' }, { user_id: 'officer-\ud800' }, { purpose: 42 }, { case_id: 'x'.repeat(129) }]) {
+      expect(await codeOf(await sign(gw.keys.portal!, claims))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    }
+  });
+
   it('does not chain failed authentications into the audit log', async () => {
     const before = (await gw.gateway.audit.store.head()).seq;
     await codeOf(null);

@@ -140,13 +140,16 @@ export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): 
   return sha256Hex(entryCanonicalJson(entry));
 }
 
-const LONE_SURROGATE_OR_NUL = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+const UNSTORABLE = '[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]|\\u0000';
+// Two regexes: a global one keeps state between `test` calls, so testing uses a plain one.
+const HAS_UNSTORABLE = new RegExp(UNSTORABLE);
+const LONE_SURROGATE_OR_NUL = new RegExp(UNSTORABLE, 'g');
 
 /**
  * Text every store can hold byte for byte: lone surrogates (SQLite writes them as U+FFFD) and NUL
  * (PostgreSQL refuses it) become U+FFFD before hashing, so what is stored is what was hashed.
  */
-export const storableText = (s: string): string => (LONE_SURROGATE_OR_NUL.test(s) ? s.replace(LONE_SURROGATE_OR_NUL, '\uFFFD') : s);
+export const storableText = (s: string): string => (HAS_UNSTORABLE.test(s) ? s.replace(LONE_SURROGATE_OR_NUL, '\uFFFD') : s);
 
 /** `value` with storable text throughout; the same object when nothing needed replacing (the usual case). */
 function storable<T>(value: T): T {

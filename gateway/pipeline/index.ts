@@ -147,6 +147,16 @@ export function createPipeline(deps: PipelineDeps) {
       metrics.latency.observe({ service, outcome }, (performance.now() - started) / 1000);
     };
 
+    const released = () => {
+      count('released', 'OK');
+      logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
+    };
+    /** The entry could not be committed: nothing is released. */
+    const unaudited = (cause: unknown) => {
+      count('failed', 'AUDIT_UNAVAILABLE');
+      return auditUnavailable(cause, requestId, inbound);
+    };
+
     let result: OperationResult;
     try {
       if (parsed.error) throw parsed.error;
@@ -162,8 +172,7 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         await audit.record(pending(outcomeOf(err), err.status, err.code, subjects, [], out.body));
       } catch (auditError) {
-        count('failed', 'AUDIT_UNAVAILABLE');
-        return auditUnavailable(auditError, requestId, inbound);
+        return unaudited(auditError);
       }
       logFailure(err, requestId, { client: client.id, service: op?.service ?? 'unknown' });
       count(outcomeOf(err), err.code);
@@ -175,12 +184,10 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         await audit.record({ ...pending('released', 200, null, result.subjects, result.fields, Buffer.alloc(0)), responseSha256: null });
       } catch (auditError) {
-        count('failed', 'AUDIT_UNAVAILABLE');
-        return auditUnavailable(auditError, requestId, inbound);
+        return unaudited(auditError);
       }
       const opened = await result.stream.open();
-      count('released', 'OK');
-      logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
+      released();
       return { status: 200, headers: { 'Content-Type': result.stream.contentType, 'Cache-Control': 'no-store', ...opened.headers, 'X-Request-Id': requestId }, body: Buffer.alloc(0), stream: opened.chunks };
     }
 
@@ -191,12 +198,10 @@ export function createPipeline(deps: PipelineDeps) {
         signer.signResponse(body, { requestId, requestSha256: Buffer.from(requestSha256, 'hex').toString('base64url') }),
         audit.record(pending('released', 200, null, result.subjects, result.fields, body)),
       ]);
-      count('released', 'OK');
-      logger.info({ requestId, client: client.id, service: op!.service, status: 200, latencyMs: Math.round(performance.now() - started) }, 'released');
+      released();
       return { status: 200, headers: { ...JSON_HEADERS, 'X-Request-Id': requestId, 'X-Gateway-Signature': signature }, body };
     } catch (auditError) {
-      count('failed', 'AUDIT_UNAVAILABLE');
-      return auditUnavailable(auditError, requestId, inbound);
+      return unaudited(auditError);
     }
   };
 
