@@ -1,7 +1,8 @@
 /**
- * One-shot key set-up of the docker stack (the `keygen` service of docker/compose.yaml):
+ * One-shot key set-up of the docker stack (the `keygen` service of docker/compose.yaml, which runs
+ * the compiled dist/docker/keygen.js; from a checkout, `node --import tsx docker/keygen.ts`):
  *
- *   node --import tsx docker/keygen.ts <gateway-keys-dir> <public-jwks-dir> <demo-clients-dir>
+ *   node dist/docker/keygen.js <gateway-keys-dir> <public-jwks-dir> <demo-clients-dir>
  *
  * - the gateway's signing key, shared by every instance (`signing.privateJwkFile`);
  * - a private key for each demo agency (portal, land-office, auditor) and for the identity

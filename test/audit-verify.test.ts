@@ -125,3 +125,27 @@ describe('parallel chain verification of the SQLite store', () => {
     });
   }
 });
+
+describe('two writers on one SQLite file', () => {
+  it('interleaves concurrent batches of two stores (two writer threads) into one chain with no fork', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-two-writers-'));
+    const file = join(dir, 'audit.sqlite');
+    const a = createSqliteStore(file);
+    const b = createSqliteStore(file);
+    try {
+      // Each store chains after the head it committed last; the other's commits move the head
+      // under it, which the writer must notice inside its transaction and send back to re-chain.
+      const writer = (s: typeof a, base: number) => Promise.all(Array.from({ length: 25 }, (_, i) => s.appendBatch([pendingEntry(base + i), pendingEntry(base + i + 500)])));
+      await Promise.all([writer(a, 1), writer(b, 1001)]);
+      await a.appendBatch([pendingEntry(2001)]);
+      await b.appendBatch([pendingEntry(2002)]);
+      const report = await verifyChain(a.scan(1), [], signer.jwks);
+      expect(report).toMatchObject({ ok: true, entries: 102, headSeq: 102 });
+      expect(await b.head()).toEqual(await a.head());
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64url, importJWK, SignJWT, type JWK } from 'jose';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createPrivateKey, createSign, randomUUID, sign as sign$ } from 'node:crypto';
 import { generatePrivateJwk } from '../gateway/keys.ts';
 import { GATEWAY_ID, startGateway, type TestGateway } from './support/fixtures.ts';
 
@@ -116,6 +116,36 @@ describe('client authentication (DESIGN.md §3)', () => {
     for (const claims of [{ case_id: 'HS-\u0000-1' }, { user_id: 'officer-\ud800' }, { purpose: 42 }, { case_id: 'x'.repeat(129) }]) {
       expect(await codeOf(await sign(gw.keys.portal!, claims))).toEqual({ status: 401, code: 'AUTH_INVALID' });
     }
+  });
+
+  it('refuses JWS extensions it does not implement (crit, b64): AUTH_INVALID', async () => {
+    // Signed by hand: a JOSE library would refuse to produce these.
+    const key = createPrivateKey({ key: gw.keys.portal! as never, format: 'jwk' });
+    const claims = { iss: 'portal', aud: GATEWAY_ID, iat: now(), exp: now() + 60, purpose: 'PUBLIC_SERVICE_PREFILL', body_sha256: bodyHash(BODY) };
+    const cases: [Record<string, unknown>, number, string | undefined][] = [
+      [{}, 200, undefined], // the same token without the extension is accepted
+      [{ crit: ['urn:example:ext'], 'urn:example:ext': 1 }, 401, 'AUTH_INVALID'],
+      [{ b64: true, crit: ['b64'] }, 401, 'AUTH_INVALID'],
+    ];
+    for (const [extra, status, code] of cases) {
+      const h = base64url.encode(JSON.stringify({ alg: 'ES256', kid: gw.keys.portal!.kid, ...extra }));
+      const p = base64url.encode(JSON.stringify({ ...claims, jti: randomUUID() }));
+      const sig = sign$('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      expect(await codeOf(`${h}.${p}.${sig}`)).toEqual({ status, code });
+    }
+  });
+
+  it('refuses an ES256 signature in DER form instead of raw r||s: AUTH_INVALID', async () => {
+    const token = await sign(gw.keys.portal!, {});
+    const [h, p] = token.split('.');
+    const der = createSign('sha256').update(`${h}.${p}`).sign(createPrivateKey({ key: gw.keys.portal! as never, format: 'jwk' }));
+    expect(await codeOf(`${h}.${p}.${der.toString('base64url')}`)).toEqual({ status: 401, code: 'AUTH_INVALID' });
+  });
+
+  it('refuses a not-before in the future beyond the skew and an audience list without the gateway: AUTH_INVALID', async () => {
+    expect(await codeOf(await sign(gw.keys.portal!, { nbf: now() + 120 }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    expect(await codeOf(await sign(gw.keys.portal!, { aud: ['urn:other', 'urn:another'] }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    expect(await codeOf(await sign(gw.keys.portal!, { aud: ['urn:other', GATEWAY_ID] }))).toEqual({ status: 200, code: undefined });
   });
 
   it('does not chain failed authentications into the audit log', async () => {

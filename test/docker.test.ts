@@ -1,12 +1,13 @@
 /**
  * The docker stack, checked without a Docker engine: the compose file's services, the paths it
- * references, the Dockerfile's hardening, the example config against the real config loader, the
- * key set-up script and the `simulate` command the simulator containers run.
+ * references, the Dockerfile's hardening and build, the example config against the real config
+ * loader, and, run from the compiled build as the image runs them, the key set-up script and the
+ * `simulate` command the simulator containers run.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import type { JWK } from 'jose';
 import { AGENCIES, ConfigError, parseConfig } from '../gateway/config/index.ts';
 import { grantableServices } from '../gateway/services/index.ts';
 import { publicPart } from '../gateway/keys.ts';
+import { ensureBuilt } from './bench/processes.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOCKER = join(ROOT, 'docker');
@@ -39,6 +41,9 @@ const services = compose.services;
 const rawConfig = YAML.parse(read(join(DOCKER, 'gateway.config.yaml')));
 const dockerfile = read(join(DOCKER, 'Dockerfile')).replace(/\\\n/g, ' ');
 const GATEWAY_IMAGE = services['gw-1']!.image;
+const dockerStages = dockerfile.split(/^FROM /m).slice(1);
+/** The image's ENTRYPOINT, e.g. ["node", "dist/gateway/cli.js"]. */
+const IMAGE_ENTRYPOINT = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerStages.at(-1)!)![1]!) as string[];
 
 /** Secrets an operator puts in docker/.env (the compose file refuses to start without them). */
 const OPERATOR_ENV: Record<string, string> = { POSTGRES_PASSWORD: 'pg-test-password', AUDIT_PSEUDONYM_KEY: 'test-pseudonym-key-0123456789abcdef0123' };
@@ -169,7 +174,7 @@ function dockerIgnored(path: string, patterns: string[]): boolean {
 }
 
 describe('docker/Dockerfile', () => {
-  const stages = dockerfile.split(/^FROM /m).slice(1);
+  const stages = dockerStages;
   const runtime = stages.at(-1)!;
   const instructions = (stage: string, name: string) => [...stage.matchAll(new RegExp(`^${name} (.*)$`, 'gm'))].map((m) => m[1]!.trim());
 
@@ -185,10 +190,25 @@ describe('docker/Dockerfile', () => {
     expect(runtime).not.toMatch(/g\+\+|npm (ci|install)/);
   });
 
-  it('keeps tsx a production dependency (the CLI runs TypeScript through it)', () => {
+  it('compiles with `npm run build` before pruning the dev dependencies, and runs only dist/', () => {
+    const build = stages[0]!;
+    const [ci, compile, prune] = [/RUN npm ci\b/, /^RUN npm run build$/m, /RUN npm prune --omit=dev/].map((re) => build.search(re));
+    expect(compile).toBeGreaterThan(ci!);
+    expect(prune).toBeGreaterThan(compile!);
+    // The runtime stage takes code from the build stage only: no TypeScript sources, no loader.
+    expect(instructions(runtime, 'COPY')).toEqual(expect.arrayContaining(['--from=build /app/dist ./dist']));
+    for (const copy of instructions(runtime, 'COPY')) expect(copy, copy).toMatch(/^--from=build /);
+    expect(IMAGE_ENTRYPOINT).toEqual(['node', 'dist/gateway/cli.js']);
+    for (const [name, service] of Object.entries(services)) expect((service.entrypoint ?? []).join(' '), name).not.toMatch(/tsx|\.ts\b/);
+  });
+
+  it('needs neither tsx nor TypeScript at run time: both are dev dependencies, which npm ci still installs', () => {
     const pkg = JSON.parse(read(join(ROOT, 'package.json')));
-    expect(pkg.dependencies).toHaveProperty('tsx');
-    expect(pkg.devDependencies ?? {}).not.toHaveProperty('tsx');
+    for (const dev of ['tsx', 'typescript']) {
+      expect(pkg.devDependencies, dev).toHaveProperty(dev);
+      expect(pkg.dependencies, dev).not.toHaveProperty(dev);
+    }
+    expect(pkg.scripts.build).toBeDefined();
   });
 
   it('runs as a non-root user with a /readyz HEALTHCHECK and the gateway entrypoint', () => {
@@ -198,7 +218,7 @@ describe('docker/Dockerfile', () => {
     const healthcheck = instructions(runtime, 'HEALTHCHECK').join(' ');
     expect(healthcheck).toContain('/readyz');
     expect(healthcheck).toContain('fetch(');
-    expect(JSON.parse(instructions(runtime, 'ENTRYPOINT')[0]!)).toEqual(['node', 'bin/gateway.mjs']);
+    expect(JSON.parse(instructions(runtime, 'ENTRYPOINT')[0]!)).toEqual(['node', 'dist/gateway/cli.js']);
     const cmd = JSON.parse(instructions(runtime, 'CMD')[0]!);
     expect(cmd).toEqual(['start', '--config', '/etc/gateway/gateway.config.yaml']);
     // The file compose mounts is the one the default command reads.
@@ -208,12 +228,43 @@ describe('docker/Dockerfile', () => {
   it('copies sources that exist and that .dockerignore leaves in the context', () => {
     const ignore = read(join(ROOT, '.dockerignore')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const sources = stages.flatMap((s) => instructions(s, 'COPY')).filter((c) => !c.startsWith('--from')).flatMap((c) => c.replace(/--\S+\s+/g, '').split(/\s+/).slice(0, -1));
-    expect(sources).toEqual(expect.arrayContaining(['bin', 'gateway', 'adapters', 'contracts', 'package-lock.json']));
+    expect(sources).toEqual(expect.arrayContaining(['gateway', 'adapters', 'contracts', 'package-lock.json', 'tsconfig.build.json', 'scripts', 'docker/keygen.ts']));
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), source).toBe(true);
       expect(dockerIgnored(source, ignore), `${source} is in the build context`).toBe(false);
     }
-    for (const excluded of ['node_modules', '.data', 'test', '.git', 'docker/compose.yaml']) expect(dockerIgnored(excluded, ignore), excluded).toBe(true);
+    for (const excluded of ['node_modules', 'dist', '.data', 'test', '.git', 'docker/compose.yaml']) expect(dockerIgnored(excluded, ignore), excluded).toBe(true);
+  });
+});
+
+describe('npm run build (the dist/ the image runs)', () => {
+  const DIST = join(ROOT, 'dist');
+  const filesUnder = (dir: string): string[] => (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+
+  beforeAll(() => ensureBuilt());
+
+  it('compiles every module and leaves no .ts specifier behind, static or dynamic', () => {
+    for (const tree of ['gateway', 'adapters']) {
+      for (const file of filesUnder(join(ROOT, tree)).filter((f) => f.endsWith('.ts'))) {
+        const compiled = join(DIST, tree, file.replace(/\.ts$/, '.js'));
+        expect(existsSync(compiled), compiled).toBe(true);
+        expect(read(compiled), compiled).not.toMatch(/(from\s*|import\s*\(\s*)['"]\.{1,2}\/[^'"]*\.ts['"]/);
+      }
+    }
+    expect(existsSync(join(DIST, 'docker', 'keygen.js'))).toBe(true);
+  });
+
+  it('puts the files the code reads beside itself where it looks for them', () => {
+    // Console assets, the audit store's worker scripts: every non-TypeScript file of the sources.
+    for (const tree of ['gateway', 'adapters']) {
+      for (const file of filesUnder(join(ROOT, tree)).filter((f) => !f.endsWith('.ts'))) {
+        expect(read(join(DIST, tree, file)), `${tree}/${file}`).toBe(read(join(ROOT, tree, file)));
+      }
+    }
+    for (const file of filesUnder(join(ROOT, 'contracts'))) expect(read(join(DIST, 'contracts', file)), file).toBe(read(join(ROOT, 'contracts', file)));
+    const pkg = JSON.parse(read(join(ROOT, 'package.json')));
+    expect(JSON.parse(read(join(DIST, 'package.json')))).toMatchObject({ type: 'module', version: pkg.version });
   });
 });
 
@@ -262,17 +313,23 @@ describe('docker/gateway.config.yaml', () => {
 
 describe('docker/keygen.ts (the keygen service)', () => {
   let dir: string;
-  const run = () => promisify(execFile)(process.execPath, ['--import', 'tsx', join('docker', 'keygen.ts'), ...services.keygen!.command!.map((p) => join(dir, p))], { cwd: ROOT });
+  // The service's entrypoint as compose runs it, from the compiled build; the volumes become temp dirs.
+  const run = () => {
+    const [node, ...args] = services.keygen!.entrypoint!;
+    expect(node).toBe('node');
+    return promisify(execFile)(process.execPath, [...args, ...services.keygen!.command!.map((p) => join(dir, p))], { cwd: ROOT });
+  };
   const readJson = (file: string) => JSON.parse(read(file));
 
   beforeAll(async () => {
+    ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'gw-keygen-'));
     await run();
   });
   afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('is what the compose keygen service runs, into the volumes the others mount', () => {
-    expect(services.keygen!.entrypoint).toEqual(['node', '--import', 'tsx', 'docker/keygen.ts']);
+    expect(services.keygen!.entrypoint).toEqual(['node', 'dist/docker/keygen.js']);
     expect(services.keygen!.command).toEqual(['/etc/gateway/keys', '/srv/jwks', '/srv/demo-clients']);
     expect(services.keygen!.volumes).toEqual(['gateway-keys:/etc/gateway/keys', 'public-jwks:/srv/jwks', 'demo-clients:/srv/demo-clients']);
     for (const gw of ['gw-1', 'gw-2']) expect((services[gw]!.volumes ?? []).some((v) => v.startsWith('demo-clients:')), `${gw} never sees client private keys`).toBe(false);
@@ -302,9 +359,11 @@ describe('docker/keygen.ts (the keygen service)', () => {
 });
 
 describe('gateway simulate (the simulator containers\' command)', () => {
-  /** Starts `gateway simulate` and resolves with its URL once it says it is listening. */
+  beforeAll(() => ensureBuilt());
+
+  /** Starts `gateway simulate` through the image's entrypoint (the compiled CLI); resolves with its URL once it says it is listening. */
   function simulate(args: string[], env: Record<string, string> = {}) {
-    const child = spawn(process.execPath, ['bin/gateway.mjs', 'simulate', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...IMAGE_ENTRYPOINT.slice(1), 'simulate', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     const url = new Promise<string>((done, fail) => {
       let out = '';

@@ -8,6 +8,7 @@ import {
 import { GatewayError, type ErrorCode } from '../../gateway/errors.ts';
 import type { UpstreamCall } from '../../gateway/audit/entry.ts';
 import type { ResilienceConfig } from '../../gateway/config/types.ts';
+import { nodeHttpTransport } from './http-transport.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -84,6 +85,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     httpsAgent: new https.Agent(agentOptions),
     transitional: { clarifyTimeoutError: true },
     proxy: false,
+    adapter: nodeHttpTransport,
   });
 
   const breaker = circuitBreaker(handleWhen((e) => e instanceof GatewayError && BREAKER_FAILURES.has(e.code)), {

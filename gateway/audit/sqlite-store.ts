@@ -168,6 +168,7 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
   const currentHead = () => (readHead.get() as ChainHead | undefined) ?? GENESIS;
   // This process's batches go one at a time; another process's are caught by the head check.
   let tail: Promise<unknown> = Promise.resolve();
+  let lastCommitted: ChainHead | null = null;
 
   const select = (filter: AuditFilter, extra: string[], order: string, limit: number) => {
     const params: unknown[] = [];
@@ -197,16 +198,21 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
     kind: 'sqlite',
     appendBatch(pending) {
       const run = tail.then(async () => {
-        let head = currentHead();
+        // The head this process last committed is the head unless another process wrote since;
+        // the writer's check inside the transaction catches that, so no read is needed here.
+        let head = lastCommitted ?? currentHead();
         for (let attempt = 1; ; attempt++) {
           const entries = chainEntries(head, pending);
           const stale = await sink.append(head, entries.map(toRow));
-          if (!stale) return entries;
+          if (!stale) {
+            lastCommitted = entries.length ? { seq: entries.at(-1)!.seq, hash: entries.at(-1)!.hash } : head;
+            return entries;
+          }
           if (attempt === MAX_RECHAIN) throw new Error('audit chain head kept moving under this batch');
           head = stale;
         }
       });
-      tail = run.catch(() => {});
+      tail = run.catch(() => { lastCommitted = null; });
       return run;
     },
     async head() {

@@ -1,8 +1,9 @@
 /**
  * Real processes for the benchmark and the crash test: agency simulators and gateways started as
- * separate Node processes on loopback, as an operator would run them (`bin/gateway.mjs start`).
+ * separate Node processes on loopback, the gateway as it is deployed (`node dist/gateway/cli.js
+ * start`, the compiled build).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,16 +88,36 @@ export function benchConfig(o: BenchGatewayOptions & { port: number; dataDir: st
   };
 }
 
+let built = false;
+
 /**
- * Starts `node bin/gateway.mjs start --config FILE` with its stdout sent to /dev/null (a
- * production logger writes there at info level); resolves once /healthz answers.
+ * Runs `npm run build` once per process, so the gateways run the current sources. Builds from
+ * parallel test workers may overlap: scripts/build.mjs stages its output and renames it into dist/
+ * file by file, so none of them reads a half-written file.
+ */
+export function ensureBuilt(): void {
+  if (built) return;
+  try {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const { stdout, stderr } = e as { stdout?: string; stderr?: string };
+    throw new Error(`npm run build failed:\n${stdout ?? ''}${stderr ?? ''}`);
+  }
+  built = true;
+}
+
+/**
+ * Starts `node dist/gateway/cli.js start --config FILE` (built first if this process has not yet)
+ * with its stdout sent to /dev/null (a production logger writes there at info level); resolves
+ * once /healthz answers.
  */
 export async function spawnGateway(o: BenchGatewayOptions, services: readonly string[]): Promise<Child & { dataDir: string; configFile: string }> {
+  ensureBuilt();
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-bench-'));
   const port = await freePort();
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(benchConfig({ ...o, port, dataDir }, services), null, 2));
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), 'bin/gateway.mjs', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), 'dist/gateway/cli.js', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const url = `http://127.0.0.1:${port}`;

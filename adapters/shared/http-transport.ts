@@ -1,0 +1,87 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+
+/**
+ * axios's transport for upstream calls: one `http.request` on the keep-alive agent, nothing more.
+ * axios keeps its part (config merging, request and response transforms, `validateStatus`,
+ * errors); what this replaces is its general-purpose Node adapter (redirect following,
+ * decompression, progress streams, proxies), none of which an upstream call may use and which
+ * cost more CPU per call than the whole HTTP exchange (figures in the README's performance
+ * section). Redirects are never followed: a 3xx is returned as it came.
+ *
+ * Limits hold as in axios: `timeout` (socket idle, ETIMEDOUT), `maxContentLength` (the body is
+ * cut and refused with ERR_BAD_RESPONSE), `signal` (the request is destroyed, ERR_CANCELED).
+ */
+export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResponse>((resolve, reject) => {
+  const url = new URL(axios.getUri(config));
+  const secure = url.protocol === 'https:';
+  if (!secure && url.protocol !== 'http:') return reject(new AxiosError(`unsupported protocol ${url.protocol}`, AxiosError.ERR_BAD_REQUEST, config));
+  const body = requestBody(config);
+  const headers = (config.headers as AxiosHeaders).toJSON() as Record<string, string>;
+  if (body !== undefined) headers['Content-Length'] = String(body.byteLength);
+  const maxBytes = config.maxContentLength !== undefined && config.maxContentLength > -1 ? config.maxContentLength : Infinity;
+  const signal = config.signal as AbortSignal | undefined;
+
+  let settled = false;
+  const fail = (e: Error) => {
+    if (settled) return;
+    settled = true;
+    signal?.removeEventListener('abort', onAbort);
+    req.destroy();
+    reject(e);
+  };
+  const onAbort = () => fail(new CanceledError(undefined, undefined, config));
+  if (signal?.aborted) return reject(new CanceledError(undefined, undefined, config));
+
+  const req = (secure ? https : http).request(url, {
+    method: (config.method ?? 'get').toUpperCase(),
+    headers,
+    agent: secure ? config.httpsAgent : config.httpAgent,
+  }, (res) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    res.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > maxBytes) return fail(new AxiosError(`maxContentLength size of ${maxBytes} exceeded`, AxiosError.ERR_BAD_RESPONSE, config, req));
+      chunks.push(chunk);
+    });
+    res.on('aborted', () => fail(new AxiosError('response aborted', AxiosError.ECONNABORTED, config, req)));
+    res.on('error', (e) => fail(AxiosError.from(e, (e as { code?: string }).code, config, req)));
+    res.on('end', () => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      const response: AxiosResponse = {
+        data: config.responseType === 'arraybuffer' ? raw : raw.toString('utf8'),
+        status: res.statusCode ?? 0,
+        statusText: res.statusMessage ?? '',
+        headers: new AxiosHeaders(res.headers as Record<string, string>),
+        config,
+        request: req,
+      };
+      const valid = !config.validateStatus || config.validateStatus(response.status);
+      if (valid) resolve(response);
+      else reject(new AxiosError(`Request failed with status code ${response.status}`, response.status >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST, config, req, response));
+    });
+  });
+  req.on('error', (e) => fail(AxiosError.from(e, (e as { code?: string }).code, config, req)));
+  if (config.timeout) {
+    req.setTimeout(config.timeout, () => fail(new AxiosError(`timeout of ${config.timeout}ms exceeded`, AxiosError.ETIMEDOUT, config, req)));
+  }
+  signal?.addEventListener('abort', onAbort, { once: true });
+  req.end(body);
+});
+
+/** What axios's request transform left: a string or bytes (JSON, form-encoded, SOAP), or nothing. */
+function requestBody(config: InternalAxiosRequestConfig): Buffer | undefined {
+  const data: unknown = config.data;
+  if (data === undefined || data === null) return undefined;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (data instanceof URLSearchParams) return Buffer.from(data.toString(), 'utf8');
+  throw new AxiosError('request body must be a string or bytes', AxiosError.ERR_BAD_REQUEST, config);
+}
