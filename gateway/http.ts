@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, type Duplex } from 'node:stream';
@@ -5,12 +6,12 @@ import { GatewayError, asGatewayError, problemLanguage, toProblem } from './erro
 import type { Inbound, Operation, Outbound, Pipeline } from './pipeline/index.ts';
 import type { Authenticated } from './pipeline/authenticate.ts';
 
-const header = (req: Request, name: string) => {
+const header = (req: IncomingMessage, name: string) => {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
 
-export function inboundOf(req: Request, rawBody: Uint8Array, requestedService: string, requestedVersion: number | null): Inbound {
+export function inboundOf(req: IncomingMessage, rawBody: Uint8Array, requestedService: string, requestedVersion: number | null): Inbound {
   return {
     rawBody,
     authorization: header(req, 'authorization'),
@@ -22,7 +23,7 @@ export function inboundOf(req: Request, rawBody: Uint8Array, requestedService: s
   };
 }
 
-export function send(res: Response, out: Outbound): void {
+export function send(res: ServerResponse, out: Outbound): void {
   if (out.stream) return sendStream(res, out.status, out.headers, out.stream);
   res.writeHead(out.status, { ...out.headers, 'Content-Length': String(out.body.length) });
   res.end(out.body);
@@ -32,13 +33,13 @@ export function send(res: Response, out: Outbound): void {
  * Sends a streamed body with backpressure (chunked). A failure mid-stream can only cut the
  * connection, so the client sees an incomplete transfer, never a clean end.
  */
-export function sendStream(res: Response, status: number, headers: Record<string, string>, chunks: AsyncIterable<string | Uint8Array>): void {
+export function sendStream(res: ServerResponse, status: number, headers: Record<string, string>, chunks: AsyncIterable<string | Uint8Array>): void {
   res.writeHead(status, headers);
   pipeline(Readable.from(chunks), res, () => {});
 }
 
 /** A problem response outside the pipeline (transport errors, unknown routes). */
-export function sendProblem(req: Request, res: Response, e: unknown): void {
+export function sendProblem(req: IncomingMessage, res: ServerResponse, e: unknown): void {
   const err = asGatewayError(e);
   const requestId = randomUUID();
   const body = Buffer.from(JSON.stringify(toProblem(err, requestId, problemLanguage(header(req, 'accept-language')))));
@@ -46,7 +47,7 @@ export function sendProblem(req: Request, res: Response, e: unknown): void {
 }
 
 const EMPTY = new Uint8Array(0);
-const isJson = (req: Request) => /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(header(req, 'content-type') ?? '');
+const isJson = (req: IncomingMessage) => /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(header(req, 'content-type') ?? '');
 
 /**
  * Runs an authenticated GET endpoint (discovery, audit) through the pipeline: the body hash of a
@@ -62,18 +63,37 @@ export function pipelineGet(pipeline: Pipeline, resolve: (req: Request) => (auth
   };
 }
 
-/** Reads a JSON body within the size limit: 415 for another media type, 413 when too large. */
-export function jsonBody(maxBytes: number) {
-  const raw = express.raw({ type: () => true, limit: maxBytes });
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (!isJson(req)) return next(new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json'));
-    raw(req, res, next);
-  };
+/**
+ * Reads a data service's JSON body, as the exact bytes the client's `body_sha256` covers: 415 for
+ * another media type or any content coding (a compressed body would make "the bytes sent"
+ * ambiguous), 413 beyond `maxBytes`. A refused body is still read to its end before the answer,
+ * so the client sees the problem document rather than a reset connection.
+ */
+export function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const encoding = header(req, 'content-encoding');
+    let refusal: GatewayError | null = null;
+    if (!isJson(req)) refusal = new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
+    else if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') refusal = new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'send the body without a content coding');
+    else if (Number(header(req, 'content-length') ?? 0) > maxBytes) refusal = new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+    const chunks: Buffer[] = [];
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (refusal) return;
+      length += chunk.length;
+      if (length > maxBytes) refusal = new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+      else chunks.push(chunk);
+    });
+    req.once('end', () => (refusal ? reject(refusal) : resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length))));
+    req.once('error', reject);
+    // A client gone before the end of its body gets no answer; the promise must not wait forever.
+    req.once('close', () => { if (!req.complete) reject(new GatewayError('REQUEST_INVALID', 'request body incomplete')); });
+  });
 }
 
 /** Turns body-parser and routing errors into catalogue problems; a 5xx never carries internals. */
 export function errorHandler(logger: { error: (o: object, m: string) => void }) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  return (err: unknown, req: IncomingMessage, res: ServerResponse, _next?: NextFunction) => {
     let e: GatewayError;
     const status = (err as { status?: number; type?: string })?.status;
     if (err instanceof GatewayError) e = err;
@@ -82,7 +102,7 @@ export function errorHandler(logger: { error: (o: object, m: string) => void }) 
     else if (status && status >= 400 && status < 500) e = new GatewayError('REQUEST_INVALID', 'request could not be read');
     else {
       e = asGatewayError(err);
-      logger.error({ errName: (err as Error)?.name, path: req.path }, 'unhandled error');
+      logger.error({ errName: (err as Error)?.name, path: req.url?.split('?')[0] }, 'unhandled error');
     }
     if (res.headersSent) return res.destroy();
     sendProblem(req, res, e);

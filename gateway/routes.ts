@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Request } from 'express';
 import { ANY_CLIENT, type Authorizer } from './pipeline/authorize.ts';
 import type { ConsentVerifier } from './pipeline/consent.ts';
@@ -11,7 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { Logger } from './logger.ts';
 import type { AdapterHealth } from '../adapters/index.ts';
 import { GatewayError } from './errors.ts';
-import { baseApp, errorHandler, inboundOf, jsonBody, pipelineGet, send, sendProblem } from './http.ts';
+import { baseApp, errorHandler, inboundOf, pipelineGet, readJsonBody, send, sendProblem } from './http.ts';
 import { ASSERTION_ALGORITHMS } from './pipeline/authenticate.ts';
 import { checkpointsOperation, entriesOperation, exportOperation, verifyOperation } from './audit-api.ts';
 import { accessLogOperation } from './citizen-api.ts';
@@ -39,8 +40,45 @@ export interface RouteDeps {
 
 const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
 
-/** The wire interface of DESIGN.md §3; every data service goes through the one pipeline route. */
-export function mountRoutes(d: RouteDeps): Express {
+/** `POST /services/{serviceId}/v{major}`, matched as express would (case-insensitive, optional trailing slash, query ignored). */
+const SERVICE_PATH = /^\/services\/([^/?#]+)\/([^/?#]+)\/?(?:[?#].*)?$/i;
+
+/**
+ * The gateway's request listener: data services (`POST /services/{serviceId}/v{major}`) go
+ * straight from node:http into the pipeline; everything else (discovery, audit, console,
+ * operations) is the express app. The data plane is the one path every exchange takes, and
+ * express's routing and body parsing cost more per request than the pipeline's own checks
+ * (figures in the README's performance section).
+ */
+export function createRequestListener(d: RouteDeps): { app: Express; listener: RequestListener } {
+  const app = mountRoutes(d);
+  const onError = errorHandler(d.logger);
+  const serve = async (req: IncomingMessage, res: ServerResponse, serviceId: string, versionText: string) => {
+    try {
+      let id: string;
+      try {
+        id = decodeURIComponent(serviceId);
+      } catch {
+        throw new GatewayError('REQUEST_INVALID', 'service id is not valid percent-encoding');
+      }
+      const v = version(versionText);
+      const op = d.operations.get(contractKey(id, v ?? -1));
+      const body = await readJsonBody(req, d.cfg.limits.maxBodyBytes);
+      send(res, await d.pipeline(inboundOf(req, body, id, v), () => op));
+    } catch (e) {
+      onError(e, req, res);
+    }
+  };
+  const listener: RequestListener = (req, res) => {
+    const m = req.method === 'POST' ? SERVICE_PATH.exec(req.url ?? '') : null;
+    if (m) void serve(req, res, m[1]!, m[2]!);
+    else app(req, res);
+  };
+  return { app, listener };
+}
+
+/** The wire interface of DESIGN.md §3 but the data plane: discovery, audit, console and operations. */
+function mountRoutes(d: RouteDeps): Express {
   const app = baseApp();
   const { cfg, pipeline, operations, contracts } = d;
 
@@ -121,17 +159,6 @@ export function mountRoutes(d: RouteDeps): Express {
     const c = contracts.get(contractKey(req.params.serviceId, version(req.params.version) ?? -1));
     if (!c) return sendProblem(req, res, new GatewayError('SERVICE_UNKNOWN', 'no such service or version'));
     res.json({ ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema });
-  });
-
-  app.post('/services/:serviceId/:version', jsonBody(cfg.limits.maxBodyBytes), async (req, res, next) => {
-    try {
-      const v = version(req.params.version);
-      const op = operations.get(contractKey(String(req.params.serviceId), v ?? -1));
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      send(res, await pipeline(inboundOf(req, body, String(req.params.serviceId), v), () => op));
-    } catch (e) {
-      next(e);
-    }
   });
 
   app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));

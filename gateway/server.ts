@@ -1,4 +1,4 @@
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { createAdapters, adapterList, listenOnLoopback, simulatorFactories, type Adapters } from '../adapters/index.ts';
@@ -16,7 +16,7 @@ import { createAuthorizer } from './pipeline/authorize.ts';
 import { createConsentVerifier } from './pipeline/consent.ts';
 import { createPipeline, type Operation } from './pipeline/index.ts';
 import { handlers, serviceOperation } from './services/index.ts';
-import { mountRoutes } from './routes.ts';
+import { createRequestListener } from './routes.ts';
 import { answerClientError } from './http.ts';
 import type { DestinationStream } from 'pino';
 
@@ -33,6 +33,7 @@ export interface GatewayOptions {
 
 /** The parts of a running gateway that tests and the CLI reach into. */
 export interface Gateway {
+  /** Everything but the data plane, which `listen()` serves ahead of it (routes.ts, createRequestListener). */
   app: Express;
   config: GatewayConfig;
   audit: AuditLog;
@@ -139,7 +140,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     config: cfg, audit, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
-        server = gateway.app.listen(port, host, () => resolve());
+        server = createServer(listener).listen(port, host, () => resolve());
         server.once('error', reject);
       });
       server!.keepAliveTimeout = 65_000;
@@ -158,6 +159,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       await simulators.close();
     },
   };
-  gateway.app = mountRoutes({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now });
+  let listener: RequestListener;
+  ({ app: gateway.app, listener } = createRequestListener({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now }));
   return gateway;
 }

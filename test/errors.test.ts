@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { catalogue, toProblem, GatewayError } from '../gateway/errors.ts';
 import { startGateway, type TestGateway } from './support/fixtures.ts';
+import { world } from '../adapters/world/index.ts';
 
 let gw: TestGateway;
 beforeAll(async () => { gw = await startGateway(); });
@@ -57,6 +59,42 @@ describe('problem responses for bad input', () => {
     const res = await post({ 'Content-Type': 'application/json' }, big);
     expect(res.status).toBe(413);
     expect((await res.json()).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('a body sent with a content coding → 415 UNSUPPORTED_MEDIA_TYPE (body_sha256 covers the bytes as sent)', async () => {
+    const body = gzipSync(JSON.stringify({ personalId: '001085123456' }));
+    for (const coding of ['gzip', 'deflate', 'br']) {
+      const res = await fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': coding }, body });
+      expect(res.status).toBe(415);
+      expect((await res.json()).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    }
+  });
+
+  it('a body streamed past the limit without Content-Length → 413 PAYLOAD_TOO_LARGE, answered after the body', async () => {
+    const chunk = Buffer.alloc(4096, 0x20);
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (sent > gw.config.limits.maxBodyBytes + 3 * chunk.length) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await fetch(`${gw.url}/services/population.identity/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('finds a data service as express routing would: any letter case, an optional trailing slash, a query ignored', async () => {
+    const body = JSON.stringify({ personalId: world().citizens[0]!.personalId });
+    for (const path of ['/SERVICES/population.identity/v1', '/services/population.identity/v1/', '/services/population%2Eidentity/v1?x=1']) {
+      const token = await gw.assertion(body);
+      const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body });
+      expect(res.status).toBe(200);
+    }
+    const bad = await fetch(`${gw.url}/services/population%E0%A4%A/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).code).toBe('REQUEST_INVALID');
   });
 
   it('unknown members and wrong types → 400 REQUEST_INVALID', async () => {
