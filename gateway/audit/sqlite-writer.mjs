@@ -11,7 +11,8 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 5000');
 const columns = workerData.columns;
-const insertEntry = db.prepare(`INSERT INTO audit_entries (${columns.join(',')}) VALUES (${columns.map((c) => '@' + c).join(',')})`);
+// Rows come as [column values in `columns` order (seq first), subjects].
+const insertEntry = db.prepare(`INSERT INTO audit_entries (${columns.join(',')}) VALUES (${columns.map(() => '?').join(',')})`);
 const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
 const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, jws) VALUES (@seq, @hash, @time, @jws)');
 const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
@@ -20,9 +21,9 @@ const GENESIS = { seq: 0, hash: '0'.repeat(64) };
 const append = db.transaction((expected, rows) => {
   const head = readHead.get() ?? GENESIS;
   if (head.seq !== expected.seq || head.hash !== expected.hash) return head;
-  for (const row of rows) {
-    insertEntry.run(row);
-    for (const subject of JSON.parse(row.subjects)) insertSubject.run(subject, row.seq);
+  for (const [values, subjects] of rows) {
+    insertEntry.run(values);
+    for (const subject of subjects) insertSubject.run(subject, values[0]);
   }
   return null;
 });

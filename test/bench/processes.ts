@@ -107,7 +107,7 @@ export function ensureBuilt(): void {
 }
 
 /**
- * Starts `node dist/gateway/cli.js start --config FILE` (built first if this process has not yet)
+ * Starts the compiled gateway as the image does (its ENTRYPOINT, then `start --config FILE`; built first if this process has not yet)
  * with its stdout sent to /dev/null (a production logger writes there at info level); resolves
  * once /healthz answers.
  */
@@ -117,7 +117,9 @@ export async function spawnGateway(o: BenchGatewayOptions, services: readonly st
   const port = await freePort();
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(benchConfig({ ...o, port, dataDir }, services), null, 2));
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), 'dist/gateway/cli.js', 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const [, ...flags] = imageEntrypoint();
+  const script = flags.pop()!;
+  const child = spawn(process.execPath, [...flags, ...(o.nodeArgs ?? []), script, 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const url = `http://127.0.0.1:${port}`;
@@ -136,6 +138,14 @@ export async function spawnGateway(o: BenchGatewayOptions, services: readonly st
     await new Promise((r) => setTimeout(r, 100));
   }
   return { process: child, pid: child.pid!, url, dataDir, configFile, stop: stopper(child) };
+}
+
+/** The image's ENTRYPOINT (docker/Dockerfile): the gateway runs here with the node flags it runs with in production. */
+export function imageEntrypoint(): string[] {
+  const dockerfile = readFileSync(join(ROOT, 'docker', 'Dockerfile'), 'utf8');
+  const line = [...dockerfile.matchAll(/^ENTRYPOINT (\[.*\])$/gm)].at(-1);
+  if (!line) throw new Error('docker/Dockerfile has no ENTRYPOINT');
+  return JSON.parse(line[1]!) as string[];
 }
 
 /** Peak resident set size (VmHWM) of a live process, in MB; null where /proc is absent. */

@@ -16,6 +16,7 @@ import { world } from '../../adapters/world/index.ts';
 import { createAdapters } from '../../adapters/index.ts';
 import { parseConfig } from '../../gateway/config/index.ts';
 import { auditAtScale } from './audit-scale.ts';
+import { pacedLoad } from './paced.ts';
 import { BENCH_GATEWAY_ID, ROOT, peakRssMb, spawnGateway, spawnSimulator, type Child } from './processes.ts';
 
 const AGENCIES = ['population', 'land', 'tax', 'justice'] as const;
@@ -175,9 +176,10 @@ async function main() {
     row('(b/a) throughput ratio', round(ratio), '≥ 0.40', ratio >= 0.4);
 
     // (c) added latency at a fixed, moderate rate.
-    say(`(c) added latency at ${FIXED_RATE} req/s`);
-    const directFixed = await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', FIXED_RATE_REQUESTS, simRequest, { overallRate: FIXED_RATE, connections: 10 });
-    const gatewayFixed = await load(gw.url, '/services/population.identity/v1', FIXED_RATE_REQUESTS, iterate(await presign(FIXED_RATE_REQUESTS + 20, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })), { overallRate: FIXED_RATE, connections: 10 });
+    say(`(c) added latency at ${FIXED_RATE} req/s (open loop, evenly spaced)`);
+    const directFixed = await pacedLoad(sims.population!.url, '/api/v1/cong-dan/tra-cuu', FIXED_RATE, FIXED_RATE_REQUESTS, simRequest);
+    const gatewayFixed = await pacedLoad(gw.url, '/services/population.identity/v1', FIXED_RATE, FIXED_RATE_REQUESTS, iterate(await presign(FIXED_RATE_REQUESTS + 20, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    if (directFixed.other + directFixed.errors + gatewayFixed.other + gatewayFixed.errors) say(`(c) non-200 answers: direct ${directFixed.other + directFixed.errors}, gateway ${gatewayFixed.other + gatewayFixed.errors}`);
     const addedP50 = gatewayFixed.p50 - directFixed.p50;
     const addedP99 = gatewayFixed.p99 - directFixed.p99;
     row(`(c) added latency p50 at ${FIXED_RATE} req/s`, `${round(addedP50)} ms (${round(directFixed.p50)} → ${round(gatewayFixed.p50)})`, '≤ 1 ms', addedP50 <= 1);
