@@ -198,7 +198,7 @@ describe('docker/Dockerfile', () => {
     // The runtime stage takes code from the build stage only: no TypeScript sources, no loader.
     expect(instructions(runtime, 'COPY')).toEqual(expect.arrayContaining(['--from=build /app/dist ./dist']));
     for (const copy of instructions(runtime, 'COPY')) expect(copy, copy).toMatch(/^--from=build /);
-    expect(IMAGE_ENTRYPOINT).toEqual(['node', '--max-semi-space-size=8', 'dist/gateway/cli.js']);
+    expect(IMAGE_ENTRYPOINT).toEqual(['node', '--max-semi-space-size=8', '--max-old-space-size=128', 'dist/gateway/cli.js']);
     for (const [name, service] of Object.entries(services)) expect((service.entrypoint ?? []).join(' '), name).not.toMatch(/tsx|\.ts\b/);
   });
 
@@ -218,7 +218,7 @@ describe('docker/Dockerfile', () => {
     const healthcheck = instructions(runtime, 'HEALTHCHECK').join(' ');
     expect(healthcheck).toContain('/readyz');
     expect(healthcheck).toContain('fetch(');
-    expect(JSON.parse(instructions(runtime, 'ENTRYPOINT')[0]!)).toEqual(['node', '--max-semi-space-size=8', 'dist/gateway/cli.js']);
+    expect(JSON.parse(instructions(runtime, 'ENTRYPOINT')[0]!)).toEqual(['node', '--max-semi-space-size=8', '--max-old-space-size=128', 'dist/gateway/cli.js']);
     const cmd = JSON.parse(instructions(runtime, 'CMD')[0]!);
     expect(cmd).toEqual(['start', '--config', '/etc/gateway/gateway.config.yaml']);
     // The file compose mounts is the one the default command reads.
