@@ -148,6 +148,18 @@ export function imageEntrypoint(): string[] {
   return JSON.parse(line[1]!) as string[];
 }
 
+/** CPU time (user + system, every thread) a live process has used, in seconds; null where /proc is absent. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Peak resident set size (VmHWM) of a live process, in MB; null where /proc is absent. */
 export function peakRssMb(pid: number): number | null {
   try {
