@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 
 /**
@@ -11,7 +12,9 @@ import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type
  * section). Redirects are never followed: a 3xx is returned as it came.
  *
  * Limits hold as in axios: `timeout` (socket idle, ETIMEDOUT), `maxContentLength` (the body is
- * cut and refused with ERR_BAD_RESPONSE), `signal` (the request is destroyed, ERR_CANCELED).
+ * cut and refused with ERR_BAD_RESPONSE, before and after decompression), `signal` (the request is
+ * destroyed, ERR_CANCELED). No compression is asked for; a body compressed all the same (gzip,
+ * deflate, br) is decoded, since some agency systems compress whatever the client says.
  */
 export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResponse>((resolve, reject) => {
   const url = new URL(axios.getUri(config));
@@ -52,7 +55,13 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      let raw: Buffer;
+      try {
+        raw = decode(res.headers['content-encoding'], chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), maxBytes);
+      } catch (e) {
+        reject(AxiosError.from(e as Error, AxiosError.ERR_BAD_RESPONSE, config, req));
+        return;
+      }
       const response: AxiosResponse = {
         data: config.responseType === 'arraybuffer' ? raw : raw.toString('utf8'),
         status: res.statusCode ?? 0,
@@ -73,6 +82,17 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
   signal?.addEventListener('abort', onAbort, { once: true });
   req.end(body);
 });
+
+/** The body without its content coding; at most `maxBytes` once decoded (a small compressed answer may expand without bound). */
+function decode(coding: string | undefined, body: Buffer, maxBytes: number): Buffer {
+  const c = coding?.trim().toLowerCase();
+  if (!c || c === 'identity') return body;
+  const maxOutputLength = Number.isFinite(maxBytes) ? maxBytes : undefined;
+  if (c === 'gzip' || c === 'x-gzip') return gunzipSync(body, { maxOutputLength });
+  if (c === 'deflate') return inflateSync(body, { maxOutputLength });
+  if (c === 'br') return brotliDecompressSync(body, { maxOutputLength });
+  throw new Error(`unsupported content coding ${c}`);
+}
 
 /** What axios's request transform left: a string or bytes (JSON, form-encoded, SOAP), or nothing. */
 function requestBody(config: InternalAxiosRequestConfig): Buffer | undefined {

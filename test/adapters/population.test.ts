@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import nock from 'nock';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createPopulationAdapter } from '../../adapters/population/index.ts';
 import type { UpstreamCall } from '../../gateway/audit/entry.ts';
 
@@ -105,6 +106,24 @@ describe('population adapter bulkhead', () => {
 });
 
 describe('population adapter response limit', () => {
+  it('reads an answer compressed although not asked to (gzip, deflate, br)', async () => {
+    const encoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
+    for (const [coding, encode] of Object.entries(encoders)) {
+      lookup().reply(200, encode(JSON.stringify(recorded)), { 'Content-Type': 'application/json', 'Content-Encoding': coding });
+      expect((await adapter().getIdentity('001085123456')).fullName).toBe('Nguyễn Văn An');
+    }
+  });
+
+  it('refuses a compressed answer that expands beyond maxResponseBytes, or an unknown coding: UPSTREAM_BAD_RESPONSE', async () => {
+    const bomb = gzipSync(Buffer.alloc(1_000_000, 0x20));
+    expect(bomb.length).toBeLessThan(4096);
+    lookup().reply(200, bomb, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+    const a = createPopulationAdapter({ baseUrl: BASE, resilience: { ...resilience, retries: 0, maxResponseBytes: 4096 } });
+    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+    lookup().reply(200, JSON.stringify(recorded), { 'Content-Type': 'application/json', 'Content-Encoding': 'x-unknown' });
+    expect(await codeOf(adapter({ retries: 0 }).getIdentity('001085123456'))).toBe('UPSTREAM_BAD_RESPONSE');
+  });
+
   it('refuses an answer larger than maxResponseBytes: UPSTREAM_BAD_RESPONSE', async () => {
     const a = createPopulationAdapter({ baseUrl: BASE, resilience: { ...resilience, retries: 0, maxResponseBytes: 4096 } });
     lookup().reply(200, { ...recorded, padding: 'x'.repeat(10_000) });
