@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64url, importJWK, SignJWT, type JWK } from 'jose';
 import { createHash, createPrivateKey, createSign, randomUUID, sign as sign$ } from 'node:crypto';
 import { generatePrivateJwk } from '../gateway/keys.ts';
-import { GATEWAY_ID, startGateway, type TestGateway } from './support/fixtures.ts';
+import { createServer, type Server } from 'node:http';
+import { GATEWAY_ID, startGateway, testConfig, testKeys, type TestGateway } from './support/fixtures.ts';
+import { mintAssertion } from '../gateway/client-assertion.ts';
+import { publicPart } from '../gateway/keys.ts';
+import { world } from '../adapters/world/index.ts';
 
 let gw: TestGateway;
 beforeAll(async () => { gw = await startGateway(); });
@@ -153,5 +157,50 @@ describe('client authentication (DESIGN.md §3)', () => {
     await codeOf(null);
     await codeOf(await sign(gw.keys.portal!, { aud: 'nope' }));
     expect((await gw.gateway.audit.store.head()).seq).toBe(before);
+  });
+});
+
+describe('a client whose keys are published at a JWKS URL', () => {
+  let remote: TestGateway;
+  let jwksServer: Server;
+  let fetched = 0;
+  beforeAll(async () => {
+    const keys = await testKeys();
+    const [ec, ed] = [keys.portal!, keys.edclient!];
+    jwksServer = createServer((_req, res) => {
+      fetched++;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: [publicPart(ec), publicPart(ed)] }));
+    });
+    await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
+    const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+    remote = await startGateway(await testConfig((raw) => {
+      raw.clients.push({ id: 'remote-agency', name: 'Agency with a published key set', keys: { jwksUrl } });
+      raw.grants.push({ client: 'remote-agency', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core'] });
+    }));
+  });
+  afterAll(async () => {
+    await remote.close();
+    await new Promise((r) => jwksServer.close(r));
+  });
+
+  const callAs = async (jwk: JWK, kid = jwk.kid) => {
+    const body = JSON.stringify({ personalId: world().citizens[0]!.personalId });
+    const token = await mintAssertion({ privateJwk: { ...jwk, kid }, iss: 'remote-agency', aud: GATEWAY_ID, purpose: 'PUBLIC_SERVICE_PREFILL', body });
+    const res = await fetch(`${remote.url}/services/population.identity/v1`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body });
+    return { status: res.status, code: res.status === 200 ? undefined : ((await res.json()) as { code: string }).code };
+  };
+
+  it('accepts assertions signed with any of its published keys, ES256 and EdDSA, fetching the set once', async () => {
+    const keys = await testKeys();
+    expect(await callAs(keys.portal!)).toEqual({ status: 200, code: undefined });
+    expect(await callAs(keys.edclient!)).toEqual({ status: 200, code: undefined });
+    expect(await callAs(keys.portal!)).toEqual({ status: 200, code: undefined });
+    expect(fetched).toBe(1);
+  });
+
+  it('refuses a kid the set does not publish, and a key it does not hold under a published kid: AUTH_INVALID', async () => {
+    const keys = await testKeys();
+    expect(await callAs(keys.portal!, 'not-published')).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    expect(await callAs(keys['land-office']!, keys.portal!.kid)).toEqual({ status: 401, code: 'AUTH_INVALID' });
   });
 });
