@@ -1,4 +1,4 @@
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { createAdapters, adapterList, listenOnLoopback, simulatorFactories, type Adapters } from '../adapters/index.ts';
@@ -135,8 +135,12 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
 
   let server: Server | undefined;
   let closeServer: (() => Promise<void>) | undefined;
+  const { app, listener } = createRequestListener({
+    cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
+    publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now,
+  });
   const gateway: Gateway = {
-    app: undefined as unknown as Express,
+    app,
     config: cfg, audit, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
@@ -159,7 +163,5 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       await simulators.close();
     },
   };
-  let listener: RequestListener;
-  ({ app: gateway.app, listener } = createRequestListener({ cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared, publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now }));
   return gateway;
 }

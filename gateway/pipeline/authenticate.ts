@@ -73,10 +73,9 @@ export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now
       if (e instanceof joseErrors.JOSEError) throw new GatewayError('AUTH_INVALID', 'signature or structure invalid');
       throw e;
     }
-    checkRegisteredClaims(payload, { audience: cfg.gatewayId, issuer: resolver.client.id, skew, now: now() / 1000 });
-    const claims = payload as ClientClaims;
     const nowSeconds = now() / 1000;
-    if (claims.iat > nowSeconds + skew) throw new GatewayError('AUTH_INVALID', 'assertion issued in the future');
+    checkRegisteredClaims(payload, { audience: cfg.gatewayId, issuer: resolver.client.id, skew, now: nowSeconds });
+    const claims = payload as ClientClaims;
     if (claims.exp - claims.iat > maxLifetime) throw new GatewayError('AUTH_INVALID', `assertion lifetime over ${maxLifetime} s`);
     if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new GatewayError('AUTH_INVALID', 'jti must be a string of 8 to 128 characters');
     for (const c of ['purpose', 'case_id', 'user_id'] as const) {
@@ -118,7 +117,7 @@ async function verifySignature(token: string, header: ProtectedHeaderParameters,
   if (!valid) throw new GatewayError('AUTH_INVALID', 'signature invalid');
 }
 
-/** RFC 7519 §4.1 checks, with the tolerated clock skew: `aud`, `iss`, `exp`, `nbf`, and `iat`/`exp`/`jti` present. */
+/** RFC 7519 §4.1 checks, with the tolerated clock skew: `aud`, `iss`, `exp`, `nbf`, numeric `iat` not in the future. */
 function checkRegisteredClaims(claims: JWTPayload, o: { audience: string; issuer: string; skew: number; now: number }): void {
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!audiences.includes(o.audience)) throw new GatewayError('AUTH_INVALID', 'claim aud invalid');
@@ -126,7 +125,7 @@ function checkRegisteredClaims(claims: JWTPayload, o: { audience: string; issuer
   for (const c of ['iat', 'exp'] as const) {
     if (typeof claims[c] !== 'number' || !Number.isFinite(claims[c])) throw new GatewayError('AUTH_INVALID', `claim ${c} invalid`);
   }
-  if (claims.jti === undefined) throw new GatewayError('AUTH_INVALID', 'claim jti invalid');
+  if (claims.iat! > o.now + o.skew) throw new GatewayError('AUTH_INVALID', 'assertion issued in the future');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > o.now + o.skew)) throw new GatewayError('AUTH_INVALID', 'claim nbf invalid');
   if (claims.exp! <= o.now - o.skew) throw new GatewayError('AUTH_EXPIRED', 'assertion expired');
 }

@@ -10,7 +10,8 @@ import http from 'node:http';
 
 export interface PacedResult { requestsPerSecond: number; p50: number; p99: number; ok: number; other: number; errors: number; maxLateMs: number }
 
-const percentile = (sorted: number[], p: number) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+/** The p-th percentile of an ascending list (NaN when empty). */
+export const percentile = (sorted: number[], p: number): number => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 
 export function pacedLoad(url: string, path: string, rate: number, amount: number, next: () => { body: string; headers: Record<string, string> }): Promise<PacedResult> {
   const target = new URL(path, url);

@@ -16,7 +16,7 @@ import { world } from '../../adapters/world/index.ts';
 import { createAdapters } from '../../adapters/index.ts';
 import { parseConfig } from '../../gateway/config/index.ts';
 import { auditAtScale } from './audit-scale.ts';
-import { pacedLoad } from './paced.ts';
+import { pacedLoad, percentile } from './paced.ts';
 import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnSimulator, type Child } from './processes.ts';
 
 const AGENCIES = ['population', 'land', 'tax', 'justice'] as const;
@@ -33,11 +33,10 @@ interface Load { requestsPerSecond: number; p50: number; p99: number; ok: number
 interface Signed { body: string; token: string }
 interface Row { name: string; figure: string; target: string; pass: boolean | null }
 
-const percentile = (sorted: number[], p: number) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Runs autocannon and measures every response's latency itself (autocannon's histogram is whole milliseconds). */
-async function load(url: string, path: string, amount: number, next: () => { body: string; headers: Record<string, string> }, options: { overallRate?: number; connections?: number } = {}): Promise<Load> {
+async function load(url: string, path: string, amount: number, next: () => { body: string; headers: Record<string, string> }, options: { connections?: number } = {}): Promise<Load> {
   const latencies: number[] = [];
   let ok = 0;
   let other = 0;
@@ -45,7 +44,7 @@ async function load(url: string, path: string, amount: number, next: () => { bod
   const started = performance.now();
   let lastAnswer = started;
   const instance = autocannon({
-    url, connections: options.connections ?? CONNECTIONS, amount, overallRate: options.overallRate, timeout: 10,
+    url, connections: options.connections ?? CONNECTIONS, amount, timeout: 10,
     requests: [{ method: 'POST', path, setupRequest: (req: any) => { const r = next(); return { ...req, body: r.body, headers: { ...req.headers, ...r.headers } }; } }],
   } as autocannon.Options) as unknown as Promise<autocannon.Result> & NodeJS.EventEmitter;
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
