@@ -17,6 +17,7 @@ import { createAdapters } from '../../adapters/index.ts';
 import { parseConfig } from '../../gateway/config/index.ts';
 import { auditAtScale } from './audit-scale.ts';
 import { pacedLoad, percentile } from './paced.ts';
+import { durableWriteFloor, loopbackFloor } from './floor.ts';
 import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnSimulator, type Child } from './processes.ts';
 
 const AGENCIES = ['population', 'land', 'tax', 'justice'] as const;
@@ -190,6 +191,10 @@ async function main() {
     const addedP99 = gatewayFixed.p99 - directFixed.p99;
     row(`(c) added latency p50 at ${FIXED_RATE} req/s`, `${round(addedP50)} ms (${round(directFixed.p50)} → ${round(gatewayFixed.p50)})`, '≤ 1 ms', addedP50 <= 1);
     row(`(c) added latency p99 at ${FIXED_RATE} req/s`, `${round(addedP99)} ms (${round(directFixed.p99)} → ${round(gatewayFixed.p99)})`, '≤ 5 ms', addedP99 <= 5);
+    // The machine's floor under (c): the durable write in every audit commit, and the extra hop.
+    const floor = { durableWrite: await durableWriteFloor(gw.dataDir, FIXED_RATE, FIXED_RATE_REQUESTS), loopback: await loopbackFloor(FIXED_RATE, FIXED_RATE_REQUESTS) };
+    row(`(c) floor: 16 KB write + fdatasync at ${FIXED_RATE}/s`, `p50 ${round(floor.durableWrite.p50, 3)} ms, p99 ${round(floor.durableWrite.p99, 3)} ms`, '—', null);
+    row(`(c) floor: loopback TCP round trip at ${FIXED_RATE}/s`, `p50 ${round(floor.loopback.p50, 3)} ms, p99 ${round(floor.loopback.p99, 3)} ms`, '—', null);
     const rssMb = peakRssMb(gw.pid);
     await gw.stop();
 
@@ -234,7 +239,7 @@ async function main() {
     // (g) memory.
     row('(g) gateway peak RSS (VmHWM)', rssMb === null ? 'n/a' : `${Math.round(rssMb)} MB`, '≤ 200 MB', rssMb === null ? null : rssMb <= 200);
 
-    Object.assign(results, { runs, direct, viaGateway, cpuPerRequestMs, ratio, directFixed, gatewayFixed, addedP50, addedP99, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
+    Object.assign(results, { runs, direct, viaGateway, cpuPerRequestMs, ratio, directFixed, gatewayFixed, addedP50, addedP99, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
   } finally {
     await cleanup();
   }
