@@ -1,5 +1,6 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { SharedState } from './shared-state.ts';
+import type { SharedState, StoredSession } from './shared-state.ts';
 import { GatewayError } from './errors.ts';
 
 /** Redis could not answer; the request that needed it is refused (fail closed), never let through. */
@@ -37,12 +38,16 @@ async function guarded<T>(operation: string, run: () => Promise<T>): Promise<T> 
   }
 }
 
+/** Session ids and sign-in keys (username and address) are stored hashed: a copy of Redis holds no usable cookie and no username. */
+const hashed = (value: string) => createHash('sha256').update(value).digest('base64url');
+
 /**
- * Shared state for several gateway instances: single-use `jti`s (`SET NX EX`) and per-client rate
- * limits in Redis. Commands are not queued while disconnected and time out, so an outage refuses
- * requests at once instead of letting replays through or hanging them.
+ * Shared state for several gateway instances: single-use `jti`s (`SET NX EX`), per-client rate
+ * limits, console sessions (`SET PX` until they expire) and failed console sign-ins (a sorted set
+ * of times per key) in Redis. Commands are not queued while disconnected and time out, so an
+ * outage refuses requests at once instead of letting replays through or hanging them.
  */
-export async function createRedisState({ url, keyPrefix = 'gw:' }: { url: string; keyPrefix?: string }): Promise<SharedState> {
+export async function createRedisState({ url, keyPrefix = 'gw:', now = () => Date.now() }: { url: string; keyPrefix?: string; now?: () => number }): Promise<SharedState> {
   const redis = new Redis(url, {
     keyPrefix,
     lazyConnect: true,
@@ -74,6 +79,40 @@ export async function createRedisState({ url, keyPrefix = 'gw:' }: { url: string
       async hit(clientId, perMinute) {
         const [count, ttlMs] = await guarded('rate limit', () => redis.hitWindow(`rate:${clientId}`, WINDOW_MS));
         return { allowed: count <= perMinute, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
+      },
+    },
+    sessions: {
+      async put(id, session) {
+        const ttlMs = Math.max(1, Math.ceil(session.expiresAt - now()));
+        await guarded('session write', () => redis.set(`session:${hashed(id)}`, JSON.stringify(session), 'PX', ttlMs));
+      },
+      async get(id) {
+        const raw = await guarded('session read', () => redis.get(`session:${hashed(id)}`));
+        if (raw === null) return null;
+        const session = JSON.parse(raw) as StoredSession;
+        return session.expiresAt > now() ? session : null;
+      },
+      async delete(id) {
+        await guarded('session delete', () => redis.del(`session:${hashed(id)}`));
+      },
+    },
+    signInFailures: {
+      async record(key, windowMs) {
+        const t = now();
+        const k = `signin:${hashed(key)}`;
+        await guarded('sign-in failure', () => redis.multi()
+          .zadd(k, t, `${t}:${randomBytes(6).toString('base64url')}`)
+          .zremrangebyscore(k, '-inf', t - windowMs)
+          .pexpire(k, windowMs)
+          .exec());
+      },
+      async recent(key, windowMs) {
+        const k = `signin:${hashed(key)}`;
+        const since = now() - windowMs;
+        const members = await guarded('sign-in failures', () => redis.zrangebyscore(k, `(${since}`, '+inf', 'WITHSCORES'));
+        const times: number[] = [];
+        for (let i = 1; i < members.length; i += 2) times.push(Number(members[i]));
+        return times;
       },
     },
     async ping() {

@@ -167,7 +167,7 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/audit/checkpoints', pipelineGet(pipeline, (req: Request) => () => checkpointsOperation(req, d.audit), 'audit.checkpoints'));
   const now = d.now ?? Date.now;
   app.get('/citizen/access-log', pipelineGet(pipeline, (req: Request) => () => accessLogOperation(req, { cfg, audit: d.audit, verifyConsent: d.verifyConsent, now }), 'citizen.access-log'));
-  app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, now }));
+  app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, shared: d.shared, now }));
 
   app.all('/services/:serviceId/:version', (req, res) => sendProblem(req, res, new GatewayError('METHOD_NOT_ALLOWED', 'data services take POST')));
   app.use((req, res) => sendProblem(req, res, new GatewayError('NOT_FOUND', 'no such endpoint')));

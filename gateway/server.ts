@@ -68,10 +68,10 @@ async function startSimulators(cfg: GatewayConfig) {
   return { urls, close: () => Promise.all(closers.map((c) => c())).then(() => undefined) };
 }
 
-async function createSharedState(cfg: GatewayConfig): Promise<SharedState> {
-  if (!cfg.redis) return createMemoryState();
+async function createSharedState(cfg: GatewayConfig, now?: () => number): Promise<SharedState> {
+  if (!cfg.redis) return createMemoryState(now);
   const { createRedisState } = await import('./redis-state.ts');
-  return createRedisState(cfg.redis);
+  return createRedisState({ ...cfg.redis, now });
 }
 
 /**
@@ -114,7 +114,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     },
     onError: (e) => logger.error({ errName: (e as Error)?.name, errCode: (e as { code?: string })?.code }, 'audit commit failed'),
   });
-  const shared = options.sharedState ?? (await createSharedState(cfg));
+  const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
   const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);

@@ -1,7 +1,8 @@
 /**
  * Two gateway instances on one PostgreSQL audit store and one Redis (TEST_POSTGRES_URL,
- * TEST_REDIS_URL): one chain under concurrent load, single-use assertions and rate limits that hold
- * across instances, and a Redis outage that refuses requests instead of letting them through.
+ * TEST_REDIS_URL): one chain under concurrent load, single-use assertions, rate limits, console
+ * sessions and failed sign-ins that hold across instances, and a Redis outage that refuses
+ * requests instead of letting them through.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { world } from '../adapters/world/index.ts';
-import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
+import { CONSOLE_PASSWORD, startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -36,12 +37,23 @@ const instanceConfig = (instanceId: string) => testConfig((raw) => {
   raw.clients.find((c: { id: string }) => c.id === RATE_LIMITED_CLIENT).rateLimitPerMinute = RATE_LIMIT;
 });
 
-async function deleteKeys(prefix: string) {
+async function redisKeys(pattern: string): Promise<string[]> {
   const redis = new Redis(REDIS_URL);
   try {
     const keys: string[] = [];
-    for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
-    if (keys.length) await redis.del(...keys);
+    for await (const batch of redis.scanStream({ match: pattern, count: 500 })) keys.push(...(batch as string[]));
+    return keys;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function deleteKeys(prefix: string) {
+  const keys = await redisKeys(`${prefix}*`);
+  if (!keys.length) return;
+  const redis = new Redis(REDIS_URL);
+  try {
+    await redis.del(...keys);
   } finally {
     redis.disconnect();
   }
@@ -148,6 +160,53 @@ describe('two instances, one store', () => {
   });
 });
 
+/** A JSON POST to the console of `gw`, from its own origin. */
+const consolePost = (gw: TestGateway, path: string, body: unknown, cookie?: string) => fetch(`${gw.url}/console/api/${path}`, {
+  method: 'POST', headers: { 'Content-Type': 'application/json', Origin: gw.url, ...(cookie ? { Cookie: cookie } : {}) }, body: JSON.stringify(body),
+});
+const consoleSession = (gw: TestGateway, cookie: string) => fetch(`${gw.url}/console/api/session`, { headers: { Cookie: cookie } });
+
+
+describe('the console across instances', () => {
+  it('knows a session signed in on A on B, and a sign-out on B ends it on A', async () => {
+    const login = await consolePost(a, 'login', { username: 'auditor', password: CONSOLE_PASSWORD });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const id = cookie.split('=')[1]!;
+
+    const onB = await consoleSession(b, cookie);
+    expect(onB.status).toBe(200);
+    expect(await onB.json()).toMatchObject({ username: 'auditor' });
+    // Redis holds the session under a hash of its id: a copy of Redis gives no usable cookie.
+    const keys = await redisKeys(`${KEY_PREFIX}session:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.some((k) => k.includes(id))).toBe(false);
+
+    expect((await consolePost(b, 'logout', {}, cookie)).status).toBe(204);
+    const onA = await consoleSession(a, cookie);
+    expect(onA.status).toBe(401);
+    expect((await onA.json()).code).toBe('AUTH_MISSING');
+  });
+
+  it('counts failed sign-ins on both instances together: the sixth is refused on either, even with the right password', async () => {
+    for (let i = 0; i < 5; i++) {
+      const res = await consolePost(i % 2 ? b : a, 'login', { username: 'auditor', password: `wrong-${i}` });
+      expect(res.status).toBe(401);
+      expect((await res.json()).code).toBe('AUTH_INVALID');
+    }
+    for (const gw of [a, b]) {
+      const res = await consolePost(gw, 'login', { username: 'auditor', password: CONSOLE_PASSWORD });
+      expect(res.status).toBe(429);
+      expect((await res.json()).code).toBe('RATE_LIMITED');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    // Keyed by a hash: no username in Redis.
+    const keys = await redisKeys(`${KEY_PREFIX}signin:*`);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toContain('auditor');
+  });
+});
+
 /** A loopback TCP relay to Redis that the test can cut, to stage an outage of a real Redis. */
 async function relayTo(target: URL): Promise<{ url: string; cut: () => Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -198,6 +257,10 @@ describe('Redis outage', () => {
       const refusals = lines.filter((l) => l.code === 'SHARED_STATE_UNAVAILABLE');
       expect(refusals).toHaveLength(3);
       expect(refusals[0]).toMatchObject({ level: 'error', status: 503 });
+      // The console fails closed as well: no session can be checked, so none is taken on trust.
+      const consoleRes = await consoleSession(gw, 'gw_console=' + 'x'.repeat(43));
+      expect(consoleRes.status).toBe(503);
+      expect((await consoleRes.json()).code).toBe('SHARED_STATE_UNAVAILABLE');
     } finally {
       await gw.close();
       await deleteKeys(prefix);

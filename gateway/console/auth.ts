@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { ConsoleAccount } from '../config/types.ts';
+import type { FailureLog, SessionStorage } from '../shared-state.ts';
 
 const scryptAsync = (password: string, salt: Buffer, length: number, options: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scrypt(password, salt, length, options, (e, key) => (e ? reject(e) : resolve(key))));
@@ -29,83 +30,63 @@ export async function signIn(accounts: readonly ConsoleAccount[], username: stri
 export interface Session { id: string; username: string; displayName: string; expiresAt: number }
 
 /**
- * Server-side sessions: the cookie holds only a random id. Sessions live in this process, so
- * several instances behind a load balancer need sticky sessions for the console.
+ * Server-side sessions: the cookie holds only a random id; the session lives in the shared state,
+ * so with Redis every instance behind a load balancer knows it (no sticky sessions needed).
  */
 export class SessionStore {
-  readonly #sessions = new Map<string, Session>();
+  readonly #storage: SessionStorage;
   readonly #ttlMs: number;
   readonly #now: () => number;
 
-  constructor(ttlSeconds: number, now: () => number) {
+  constructor(storage: SessionStorage, ttlSeconds: number, now: () => number) {
+    this.#storage = storage;
     this.#ttlMs = ttlSeconds * 1000;
     this.#now = now;
   }
 
-  create(account: ConsoleAccount): Session {
-    this.#sweep();
+  async create(account: ConsoleAccount): Promise<Session> {
     const session = { id: randomBytes(32).toString('base64url'), username: account.username, displayName: account.displayName ?? account.username, expiresAt: this.#now() + this.#ttlMs };
-    this.#sessions.set(session.id, session);
+    await this.#storage.put(session.id, { username: session.username, displayName: session.displayName, expiresAt: session.expiresAt });
     return session;
   }
 
-  get(id: string | undefined): Session | null {
+  async get(id: string | undefined): Promise<Session | null> {
     if (!id) return null;
-    const s = this.#sessions.get(id);
-    if (!s) return null;
-    if (s.expiresAt <= this.#now()) {
-      this.#sessions.delete(id);
-      return null;
-    }
-    return s;
+    const s = await this.#storage.get(id);
+    return s && s.expiresAt > this.#now() ? { id, ...s } : null;
   }
 
-  delete(id: string | undefined): void {
-    if (id) this.#sessions.delete(id);
-  }
-
-  #sweep(): void {
-    const t = this.#now();
-    for (const [id, s] of this.#sessions) if (s.expiresAt <= t) this.#sessions.delete(id);
+  async delete(id: string | undefined): Promise<void> {
+    if (id) await this.#storage.delete(id);
   }
 }
 
 /**
- * Failed sign-ins per username and IP in a sliding window: past `max`, further attempts are
- * refused before the password is even checked, until the oldest failure leaves the window.
+ * Failed sign-ins per username and address in a sliding window, counted in the shared state (so
+ * across every instance): past `max`, further attempts are refused before the password is even
+ * checked, until the oldest failure leaves the window.
  */
 export class LoginLimiter {
-  readonly #failures = new Map<string, number[]>();
+  readonly #failures: FailureLog;
   readonly #max: number;
   readonly #windowMs: number;
   readonly #now: () => number;
 
-  constructor(now: () => number, max = 5, windowMs = 60_000) {
+  constructor(failures: FailureLog, now: () => number, max = 5, windowMs = 60_000) {
+    this.#failures = failures;
     this.#now = now;
     this.#max = max;
     this.#windowMs = windowMs;
   }
 
   /** Seconds to wait before another attempt, or 0 when one is allowed. */
-  retryAfter(key: string): number {
-    const recent = this.#recent(key);
+  async retryAfter(key: string): Promise<number> {
+    const recent = await this.#failures.recent(key, this.#windowMs);
     if (recent.length < this.#max) return 0;
     return Math.max(1, Math.ceil((recent[0]! + this.#windowMs - this.#now()) / 1000));
   }
 
-  fail(key: string): void {
-    const recent = this.#recent(key);
-    recent.push(this.#now());
-    this.#failures.set(key, recent);
-    // Bounded memory under a spray of usernames: forget the oldest keys.
-    if (this.#failures.size > 10_000) this.#failures.delete(this.#failures.keys().next().value!);
-  }
-
-  #recent(key: string): number[] {
-    const since = this.#now() - this.#windowMs;
-    const recent = (this.#failures.get(key) ?? []).filter((t) => t > since);
-    if (recent.length) this.#failures.set(key, recent);
-    else this.#failures.delete(key);
-    return recent;
+  async fail(key: string): Promise<void> {
+    await this.#failures.record(key, this.#windowMs);
   }
 }

@@ -10,6 +10,7 @@ import type { StreamedBody } from '../pipeline/index.ts';
 import { errorHandler, sendStream } from '../http.ts';
 import { exportFormat, exportStream, filterFromQuery, intParam } from '../audit-api.ts';
 import { clientName } from '../citizen-api.ts';
+import type { SharedState } from '../shared-state.ts';
 import { LoginLimiter, SessionStore, signIn, type Session } from './auth.ts';
 import { activityReport, activityWindow, usageCsv, usageReport } from './reports.ts';
 
@@ -18,6 +19,8 @@ export interface ConsoleDeps {
   audit: AuditLog;
   contracts: Map<string, Contract>;
   logger: Logger;
+  /** Where sessions and failed sign-ins live (memory, or Redis shared by every instance). */
+  shared: Pick<SharedState, 'sessions' | 'signInFailures'>;
   now: () => number;
 }
 
@@ -65,8 +68,8 @@ const isJson = (req: Request) => /^application\/json\s*(;|$)/i.test(req.headers[
  */
 export function consoleRouter(d: ConsoleDeps): Router {
   const router = express.Router();
-  const sessions = new SessionStore(d.cfg.console.sessionSeconds, d.now);
-  const limiter = new LoginLimiter(d.now);
+  const sessions = new SessionStore(d.shared.sessions, d.cfg.console.sessionSeconds, d.now);
+  const limiter = new LoginLimiter(d.shared.signInFailures, d.now);
   const nameOf = (client: string) => clientName(d.cfg, client);
 
   router.use((_req, res, next) => {
@@ -159,21 +162,21 @@ export function consoleRouter(d: ConsoleDeps): Router {
         throw new GatewayError('REQUEST_INVALID', 'send {"username": ..., "password": ...}');
       }
       const key = `${username}\u0000${req.ip}`;
-      const wait = limiter.retryAfter(key);
+      const wait = await limiter.retryAfter(key);
       if (wait > 0) throw new GatewayError('RATE_LIMITED', 'too many failed sign-ins; wait a minute', { headers: { 'Retry-After': String(wait) } });
       const account = await signIn(d.cfg.console.accounts, username, password);
       if (!account) {
-        limiter.fail(key);
+        await limiter.fail(key);
         d.logger.info({ event: 'console_sign_in_failed' }, 'console sign-in refused');
         throw new GatewayError('AUTH_INVALID', 'wrong username or password');
       }
-      const session = sessions.create(account);
+      const session = await sessions.create(account);
       const started = performance.now();
       const id = randomUUID();
       try {
         await d.audit.record(consoleEntry(session, 'sign-in', started, { id, time: new Date(d.now()).toISOString(), outcome: 'released', status: 200, errorCode: null, subjects: [], responseSha256: null }));
       } catch (e) {
-        sessions.delete(session.id);
+        await sessions.delete(session.id).catch(() => {});
         throw new GatewayError('AUDIT_UNAVAILABLE', 'audit commit failed', { cause: e });
       }
       res.set('Set-Cookie', cookie(req, session.id, d.cfg.console.sessionSeconds));
@@ -184,16 +187,24 @@ export function consoleRouter(d: ConsoleDeps): Router {
     }
   });
 
-  router.post('/api/logout', sameOriginJson, (req, res) => {
-    sessions.delete(cookieValue(req, COOKIE));
-    res.set('Set-Cookie', cookie(req, '', 0)).status(204).end();
+  router.post('/api/logout', sameOriginJson, async (req, res, next) => {
+    try {
+      await sessions.delete(cookieValue(req, COOKIE));
+      res.set('Set-Cookie', cookie(req, '', 0)).status(204).end();
+    } catch (e) {
+      next(e);
+    }
   });
 
-  router.use('/api', (req, res, next) => {
-    const session = sessions.get(cookieValue(req, COOKIE));
-    if (!session) return next(new GatewayError('AUTH_MISSING', 'sign in to the console'));
-    res.locals.session = session;
-    next();
+  router.use('/api', async (req, res, next) => {
+    try {
+      const session = await sessions.get(cookieValue(req, COOKIE));
+      if (!session) return next(new GatewayError('AUTH_MISSING', 'sign in to the console'));
+      res.locals.session = session;
+      next();
+    } catch (e) {
+      next(e);
+    }
   });
 
   router.get('/api/session', (_req, res) => {
