@@ -53,7 +53,7 @@ export class SessionStore {
   async get(id: string | undefined): Promise<Session | null> {
     if (!id) return null;
     const s = await this.#storage.get(id);
-    return s && s.expiresAt > this.#now() ? { id, ...s } : null;
+    return s ? { id, ...s } : null;
   }
 
   async delete(id: string | undefined): Promise<void> {
