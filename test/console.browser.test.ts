@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -8,7 +9,8 @@ import { world } from '../adapters/world/index.ts';
 import { entryHash, makePseudonymizer, type AuditEntry } from '../gateway/audit/index.ts';
 import { CONSOLE_PASSWORD, startGateway, type TestGateway } from './support/fixtures.ts';
 
-const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+// The README's screenshots are refreshed on demand (UPDATE_SCREENSHOTS=1 npm test); a plain run leaves the checkout untouched.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/screenshots/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'gw-screenshots-'));
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
 const [an, binh, cuong] = world().citizens;
 
@@ -42,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await gw?.close();
+  if (!process.env.UPDATE_SCREENSHOTS) rmSync(SCREENSHOTS, { recursive: true, force: true });
 });
 
 describe('console API guards', () => {
