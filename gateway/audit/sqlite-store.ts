@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { chainEntries, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint, type EntryRow } from './store.ts';
 import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
+import { prepareWrites } from './sqlite-writes.mjs';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -89,21 +90,10 @@ interface RowSink {
 }
 
 function inlineSink(db: Database.Database): RowSink {
-  const insertEntry = db.prepare(`INSERT INTO audit_entries (${ENTRY_COLUMNS.join(',')}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(',')})`);
-  const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
-  const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
-  const append = db.transaction((expected: ChainHead, rows: WriterRow[]): ChainHead | null => {
-    const head = (readHead.get() as ChainHead | undefined) ?? GENESIS;
-    if (head.seq !== expected.seq || head.hash !== expected.hash) return head;
-    for (const [values, subjects] of rows) {
-      insertEntry.run(values);
-      for (const s of subjects) insertSubject.run(s, values[0]);
-    }
-    return null;
-  });
+  const writes = prepareWrites(db, ENTRY_COLUMNS);
   return {
-    async append(expected, rows) { return append.immediate(expected, rows); },
-    async checkpoint(cp) { db.prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, jws) VALUES (@seq, @hash, @time, @jws)').run(cp); },
+    async append(expected, rows) { return writes.append(expected, rows); },
+    async checkpoint(cp) { writes.saveCheckpoint(cp); },
     async close() {},
   };
 }
