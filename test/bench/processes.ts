@@ -43,18 +43,28 @@ function stopper(child: ChildProcess) {
   };
 }
 
-/** Starts `test/bench/serve-simulator.ts` for one agency in its own process; resolves with its URL. */
-export function spawnSimulator(agency: string, latencyMs = 0): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/serve-simulator.ts', agency, '0', String(latencyMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a bench script (run through tsx) in its own process; resolves with the URL it prints on its first line. */
+function spawnListener(name: string, args: string[]): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.once('exit', (code) => reject(new Error(`${agency} simulator exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n')[0]!;
       if (out.includes('\n')) resolve({ process: child, pid: child.pid!, url: line.trim(), stop: stopper(child) });
     });
   });
+}
+
+/** Starts `test/bench/serve-simulator.ts` for one agency in its own process; resolves with its URL. */
+export function spawnSimulator(agency: string, latencyMs = 0): Promise<Child> {
+  return spawnListener(`${agency} simulator`, ['test/bench/serve-simulator.ts', agency, '0', String(latencyMs)]);
+}
+
+/** Starts the bare pass-through reference (`test/bench/pass-through.ts`) in front of `upstream`; `durableDir` adds its fdatasync'd journal there. */
+export function spawnPassThrough(upstream: string, durableDir?: string): Promise<Child> {
+  return spawnListener('pass-through', ['test/bench/pass-through.ts', upstream, ...(durableDir ? ['durable', durableDir] : [])]);
 }
 
 export interface BenchGatewayOptions {
