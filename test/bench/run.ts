@@ -165,7 +165,7 @@ async function main() {
     // SQLite store and with the memory store, and the two references. Runs alternate, three rounds;
     // a ratio is the median of the three rounds' ratios (each taken from runs back to back, so a
     // slow spell of the VM weighs on both sides of it), a figure the median of its three runs.
-    say('(a, b, d) throughput: simulator direct, gateway with SQLite audit, gateway with memory audit');
+    say('(a, b, d) throughput: simulator direct, gateway with SQLite audit, gateway with memory audit, the two references');
     const simBody = (i: number) => JSON.stringify({ soDinhDanh: citizens[i % citizens.length]!.personalId });
     let n = 0;
     const simRequest = () => ({ body: simBody(n++), headers: { 'content-type': 'application/json' } });
@@ -204,7 +204,10 @@ async function main() {
     const middle = (xs: Load[]) => [...xs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(xs.length / 2)]!;
     const ratioOf = (xs: Load[], ys: Load[]) => median(xs.map((x, i) => x.requestsPerSecond / ys[i]!.requestsPerSecond));
     const [direct, viaGateway, viaMemory] = [middle(runs.direct), middle(runs.sqlite), middle(runs.memory)];
-    const failed = [...runs.sqlite, ...runs.memory].reduce((k, r) => k + r.other + r.errors, 0);
+    const unansweredIn = (xs: { other: number; errors: number }[]) => xs.reduce((k, r) => k + r.other + r.errors, 0);
+    const failed = unansweredIn([...runs.sqlite, ...runs.memory]);
+    const referenceFailed = unansweredIn([...runs.bare, ...runs.bareDurable]);
+    if (referenceFailed) say(`(ref) ${referenceFailed} non-200 answers from the references`);
     const batches = await batchSizes(gw.url);
     const ratio = ratioOf(runs.sqlite, runs.direct);
     row('(a) simulator direct: throughput', `${Math.round(direct.requestsPerSecond)} req/s (p50 ${round(direct.p50)} ms, p99 ${round(direct.p99)} ms)`, '—', null);
@@ -237,8 +240,9 @@ async function main() {
       });
     }
     await Promise.all([mem.stop(), bare.stop(), bareDurable.stop()]);
-    const unanswered = fixedRuns.reduce((k, r) => k + r.direct.other + r.direct.errors + r.gateway.other + r.gateway.errors, 0);
-    if (unanswered) say(`(c) ${unanswered} non-200 answers`);
+    const unanswered = unansweredIn(fixedRuns.flatMap((r) => [r.direct, r.gateway]));
+    const othersUnanswered = unansweredIn(fixedRuns.flatMap((r) => [r.memory, r.bare, r.bareDurable]));
+    if (unanswered + othersUnanswered) say(`(c) non-200 answers: ${unanswered} direct or gateway, ${othersUnanswered} memory store or references`);
     const fixed = (of: (r: (typeof fixedRuns)[number]) => PacedResult) => ({
       p50: median(fixedRuns.map((r) => of(r).p50)), p99: median(fixedRuns.map((r) => of(r).p99)),
       addedP50: median(fixedRuns.map((r) => of(r).p50 - r.direct.p50)), addedP99: median(fixedRuns.map((r) => of(r).p99 - r.direct.p99)),
