@@ -1,43 +1,20 @@
 import type { Request } from 'express';
 import { GatewayError } from './errors.ts';
-import { isPersonalId } from './domain/index.ts';
+import { escapeUnprintable, jsonPrintable } from './domain/index.ts';
 import type { AuditEntry, AuditFilter, AuditLog } from './audit/index.ts';
+import type { AuditPage } from './audit/store.ts';
+import { auditFilter, invalidParameter, parseAuditQuery, type QueryEndpoint, type QueryValues } from './audit-query.ts';
 import type { Operation, StreamedBody } from './pipeline/index.ts';
 import type { Logger } from './logger.ts';
 
-const OUTCOMES = new Set(['released', 'denied', 'failed']);
-const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined);
-const isoTime = (v: unknown, name: string) => {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  const d = new Date(s);
-  if (Number.isNaN(d.getTime())) throw new GatewayError('REQUEST_INVALID', `${name} must be an ISO 8601 time`);
-  return d.toISOString();
-};
-
-/** Reads the audit filter from a query string; a personal id is pseudonymised the way the log stores it. */
-export function filterFromQuery(query: Request['query'], audit: AuditLog): { filter: AuditFilter; personalId?: string } {
-  const q = query as Record<string, unknown>;
-  const filter: AuditFilter = {};
-  const personalId = str(q.subject);
-  if (personalId !== undefined) {
-    if (!isPersonalId(personalId)) throw new GatewayError('REQUEST_INVALID', 'subject must be a personal id');
-    filter.subject = audit.pseudonymize(personalId);
+/** A page of entries; a cursor the store cannot read is the caller's mistake, named as such. */
+export async function queryPage(audit: AuditLog, endpoint: QueryEndpoint, filter: AuditFilter, limit: number, cursor: string | null): Promise<AuditPage> {
+  try {
+    return await audit.store.query(filter, limit, cursor);
+  } catch (e) {
+    if (e instanceof RangeError) throw invalidParameter(endpoint, 'cursor');
+    throw e;
   }
-  for (const k of ['client', 'service', 'purpose', 'caseId'] as const) {
-    const v = str(q[k]);
-    if (v !== undefined) filter[k] = v;
-  }
-  const outcome = str(q.outcome);
-  if (outcome !== undefined) {
-    if (!OUTCOMES.has(outcome)) throw new GatewayError('REQUEST_INVALID', 'outcome must be released, denied or failed');
-    filter.outcome = outcome as AuditFilter['outcome'];
-  }
-  filter.from = isoTime(q.from, 'from');
-  filter.to = isoTime(q.to, 'to');
-  if (!filter.from) delete filter.from;
-  if (!filter.to) delete filter.to;
-  return { filter, personalId };
 }
 
 /** An audit-role operation: needs the `audit` grant, no purpose; its own entry names the subject searched for. */
@@ -51,37 +28,26 @@ export function auditOperation(service: string, subjects: string[], run: () => P
   };
 }
 
-/** The filter, or the refusal to throw once the caller is authenticated (refusals are audited). */
-function parseFilter(req: Request, audit: AuditLog): { parsed: ReturnType<typeof filterFromQuery> | GatewayError; subjects: string[] } {
-  let parsed: ReturnType<typeof filterFromQuery> | GatewayError;
+type Searched<E extends 'entries' | 'export'> = { values: QueryValues<E>; filter: AuditFilter; personalId?: string };
+
+/** The endpoint's query and filter, or the refusal to throw once the caller is authenticated (refusals are audited). */
+function parseSearch<E extends 'entries' | 'export'>(req: Request, endpoint: E, audit: AuditLog): { parsed: Searched<E> | GatewayError; subjects: string[] } {
+  let parsed: Searched<E> | GatewayError;
   try {
-    parsed = filterFromQuery(req.query, audit);
+    const values = parseAuditQuery(req.query, endpoint);
+    parsed = { values, ...auditFilter(values, endpoint, audit) };
   } catch (e) {
     parsed = e as GatewayError;
   }
   return { parsed, subjects: parsed instanceof GatewayError || !parsed.personalId ? [] : [parsed.personalId] };
 }
 
-/** An integer query parameter within bounds, else REQUEST_INVALID. */
-export function intParam(value: unknown, name: string, fallback: number, max: number): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new GatewayError('REQUEST_INVALID', `${name} must be 1 to ${max}`);
-  return n;
-}
-
 /** GET /audit/entries: filtered, newest first, cursor paging. */
 export function entriesOperation(req: Request, audit: AuditLog): Operation {
-  const { parsed, subjects } = parseFilter(req, audit);
+  const { parsed, subjects } = parseSearch(req, 'entries', audit);
   return auditOperation('audit.entries', subjects, async () => {
     if (parsed instanceof GatewayError) throw parsed;
-    const q = req.query as Record<string, unknown>;
-    const limit = intParam(q.limit, 'limit', 50, 500);
-    try {
-      return await audit.store.query(parsed.filter, limit, str(q.cursor) ?? null);
-    } catch (e) {
-      if (e instanceof RangeError) throw new GatewayError('REQUEST_INVALID', 'cursor invalid');
-      throw e;
-    }
+    return queryPage(audit, 'entries', parsed.filter, parsed.values.limit, parsed.values.cursor ?? null);
   });
 }
 
@@ -90,12 +56,12 @@ export const verifyOperation = (audit: AuditLog): Operation => auditOperation('a
 
 /** GET /audit/checkpoints: the signed checkpoints, oldest first (the newest `limit`, default 1000). */
 export const checkpointsOperation = (req: Request, audit: AuditLog): Operation => auditOperation('audit.checkpoints', [], async () => {
-  const limit = intParam((req.query as Record<string, unknown>).limit, 'limit', 1000, 10_000);
+  const { limit } = parseAuditQuery(req.query, 'checkpoints');
   const all = await audit.store.checkpoints();
   return { checkpoints: all.slice(-limit), total: all.length };
 });
 
-export type ExportFormat = 'ndjson' | 'csv';
+export type ExportFormat = QueryValues<'export'>['format'];
 
 /** The audit record's members (DESIGN.md §5), in the order exports write them. */
 export const EXPORT_COLUMNS = [
@@ -103,23 +69,22 @@ export const EXPORT_COLUMNS = [
   'status', 'errorCode', 'upstreams', 'latencyMs', 'requestSha256', 'responseSha256', 'prevHash', 'hash',
 ] as const satisfies readonly (keyof AuditEntry)[];
 
-/** RFC 4180 cell: arrays and objects as JSON text, null as empty, quoted when needed. */
+/**
+ * RFC 4180 cell: arrays and objects as JSON text, null as empty, quoted when needed. No raw control,
+ * bidi or zero-width character ever reaches the file: in text they are written `\u{hex}` (see
+ * escapeUnprintable), in JSON as `\uXXXX` escapes (the same JSON value). The NDJSON export, not
+ * this, is the exact record a verifier re-hashes.
+ */
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  let s = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  let s = typeof value === 'object' ? jsonPrintable(JSON.stringify(value)) : escapeUnprintable(String(value));
   // A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection); an apostrophe keeps it text.
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  if (typeof value === 'string' && /^[=+\-@]/.test(s)) s = `'${s}`;
+  return /[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /** One CSV record, CRLF-terminated as RFC 4180 says. */
 export const csvLine = (cells: readonly unknown[]) => `${cells.map(csvCell).join(',')}\r\n`;
-
-export function exportFormat(value: unknown): ExportFormat {
-  const format = value ?? 'ndjson';
-  if (format !== 'ndjson' && format !== 'csv') throw new GatewayError('REQUEST_INVALID', 'format must be ndjson or csv');
-  return format;
-}
 
 /**
  * Entries as NDJSON lines (each exactly the stored record, so the chain can be re-checked) or CSV
@@ -168,14 +133,13 @@ async function* logFailure(chunks: AsyncIterable<string>, headSeq: number, logge
 
 /** GET /audit/export?format=ndjson|csv&<the filters of /audit/entries>: streamed, unsigned. */
 export function exportOperation(req: Request, audit: AuditLog, logger?: Pick<Logger, 'error'>): Operation {
-  const { parsed, subjects } = parseFilter(req, audit);
+  const { parsed, subjects } = parseSearch(req, 'export', audit);
   return {
     service: 'audit.export', version: null, grant: 'audit', purposeRequired: false,
     requestSubjects: () => subjects,
     async run() {
       if (parsed instanceof GatewayError) throw parsed;
-      const format = exportFormat((req.query as Record<string, unknown>).format);
-      return { body: null, subjects, fields: [], stream: exportStream(audit, parsed.filter, format, logger) };
+      return { body: null, subjects, fields: [], stream: exportStream(audit, parsed.filter, parsed.values.format, logger) };
     },
   };
 }

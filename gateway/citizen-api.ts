@@ -1,10 +1,10 @@
 import type { Request } from 'express';
-import { GatewayError } from './errors.ts';
 import type { AuditEntry, AuditLog } from './audit/index.ts';
 import type { GatewayConfig } from './config/types.ts';
 import type { ConsentVerifier } from './pipeline/consent.ts';
 import type { Operation } from './pipeline/index.ts';
-import { intParam } from './audit-api.ts';
+import { queryPage } from './audit-api.ts';
+import { parseAuditQuery } from './audit-query.ts';
 
 export const ACCESS_LOG_SERVICE = 'citizen.access-log';
 
@@ -65,25 +65,18 @@ function toCitizenAccess(cfg: GatewayConfig, e: AuditEntry): CitizenAccess {
  * (the portal); the citizen is found by the pseudonym of `sub`, as the log stores subjects.
  */
 export function accessLogOperation(req: Request, d: CitizenApiDeps): Operation {
-  const q = req.query as Record<string, unknown>;
   return {
     service: ACCESS_LOG_SERVICE, version: null, grant: ACCESS_LOG_SERVICE, purposeRequired: false,
     async run({ inbound, auth }) {
       const consent = await d.verifyConsent(inbound.consent, auth.client.id);
-      const limit = intParam(q.limit, 'limit', 20, 100);
+      const { limit, cursor: first } = parseAuditQuery(req.query, 'accessLog');
       const filter = { subject: d.audit.pseudonymize(consent.sub) };
       const now = d.now();
       const entries: CitizenAccess[] = [];
-      let cursor = typeof q.cursor === 'string' && q.cursor ? q.cursor : null;
+      let cursor = first ?? null;
       for (let round = 0; round < MAX_ROUNDS && entries.length < limit; round++) {
-        let page;
-        try {
-          // Asking only for what is still missing means a page never overshoots, so the store's cursor stays exact.
-          page = await d.audit.store.query(filter, limit - entries.length, cursor);
-        } catch (e) {
-          if (e instanceof RangeError) throw new GatewayError('REQUEST_INVALID', 'cursor invalid');
-          throw e;
-        }
+        // Asking only for what is still missing means a page never overshoots, so the store's cursor stays exact.
+        const page = await queryPage(d.audit, 'accessLog', filter, limit - entries.length, cursor);
         for (const e of page.entries) if (visibleAt(d.cfg, e, now)) entries.push(toCitizenAccess(d.cfg, e));
         cursor = page.nextCursor;
         if (!cursor) break;

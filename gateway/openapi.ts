@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTRACTS_DIR, type Contract } from './contracts.ts';
 import { catalogue, type ErrorCode } from './errors.ts';
+import { AUDIT_QUERIES, FILTER_NAMES, type ParamSpec, type QueryEndpoint } from './audit-query.ts';
 
 /**
  * The OpenAPI 3.1 document of the wire interface (DESIGN.md §3), built from the contracts so it
@@ -366,16 +367,23 @@ function serviceOperation(c: Contract): Json {
   };
 }
 
-const auditFilterParameters = (): Json[] => [
-  { name: 'subject', in: 'query', description: 'A personal id; pseudonymised the way the log stores it.', schema: { type: 'string' } },
-  { name: 'client', in: 'query', schema: { type: 'string' } },
-  { name: 'service', in: 'query', schema: { type: 'string' } },
-  { name: 'purpose', in: 'query', schema: { type: 'string' } },
-  { name: 'caseId', in: 'query', schema: { type: 'string' } },
-  { name: 'outcome', in: 'query', schema: { enum: ['released', 'denied', 'failed'] } },
-  { name: 'from', in: 'query', description: 'Inclusive ISO 8601 time.', schema: { type: 'string', format: 'date-time' } },
-  { name: 'to', in: 'query', description: 'Exclusive ISO 8601 time.', schema: { type: 'string', format: 'date-time' } },
-];
+/**
+ * One query parameter from the table the gateway parses queries with, so the two cannot drift. A
+ * count is documented as the integer it is; the gateway takes it in plain digits only.
+ */
+function queryParameter(name: string, spec: ParamSpec): Json {
+  const fallback = spec.default === undefined ? {} : { default: spec.default };
+  const schema = spec.range ? { type: 'integer', ...spec.range, ...fallback } : { ...structuredClone(spec.schema), ...fallback };
+  return { name, in: 'query', required: false, description: `${spec.description} One value; must be ${spec.must}.`, schema };
+}
+
+/** The query parameters of an endpoint, in the table's order (the filters first); any other parameter is refused. */
+function queryParameters(endpoint: QueryEndpoint, names: readonly string[] = Object.keys(AUDIT_QUERIES[endpoint])): Json[] {
+  const params = AUDIT_QUERIES[endpoint] as Record<string, ParamSpec>;
+  return names.map((name) => queryParameter(name, params[name]!));
+}
+
+const auditFilterParameters = (): Json[] => queryParameters('entries', FILTER_NAMES);
 
 /** An authenticated GET run through the pipeline (audited like any request). */
 const authenticatedGet = (operationId: string, tag: string, summary: string, okResponse: Json, parameters: Json[] = []) => {
@@ -409,14 +417,10 @@ function gatewayPaths(): Json {
     '/.well-known/jwks.json': publicGet('gatewayJwks', 'discovery', 'The gateway\'s public signing keys (response signatures, audit checkpoints)', { 200: ok('JWKS.', schemaRef('Jwks')) }),
     '/.well-known/gateway-configuration': publicGet('gatewayConfiguration', 'discovery', 'Gateway metadata for client developers', { 200: ok('Metadata.', schemaRef('GatewayConfiguration')) }),
     '/audit/entries': authenticatedGet('auditEntries', 'audit', 'Audit entries, newest first, filtered, with cursor paging (audit grant)', ok('A page of entries.', schemaRef('AuditPage')), [
-      ...auditFilterParameters(),
-      { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-      { name: 'cursor', in: 'query', schema: { type: 'string' } },
+      ...auditFilterParameters(), ...queryParameters('entries', ['limit', 'cursor']),
     ]),
     '/audit/verify': authenticatedGet('auditVerify', 'audit', 'Re-check the hash chain and its signed checkpoints (audit grant)', ok('The verification report.', schemaRef('VerifyReport'))),
-    '/audit/checkpoints': authenticatedGet('auditCheckpoints', 'audit', 'The signed checkpoints of the chain head, oldest first (audit grant)', ok('Checkpoints.', schemaRef('CheckpointList')), [
-      { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
-    ]),
+    '/audit/checkpoints': authenticatedGet('auditCheckpoints', 'audit', 'The signed checkpoints of the chain head, oldest first (audit grant)', ok('Checkpoints.', schemaRef('CheckpointList')), queryParameters('checkpoints')),
     '/audit/export': authenticatedGet('auditExport', 'audit', 'Export entries as NDJSON or CSV, oldest first, for offline verification (audit grant)', {
       description: 'The entries, one per line, streamed and not signed: each NDJSON line is the stored record, so the chain can be re-checked with any RFC 8785 library.',
       headers: { 'X-Audit-Head-Seq': { description: 'The chain head when the export opened; an unfiltered export ending below it was cut short.', schema: { type: 'integer' } } },
@@ -424,11 +428,9 @@ function gatewayPaths(): Json {
         'application/x-ndjson': { schema: { type: 'string', description: 'One AuditEntry JSON object per line.' } },
         'text/csv': { schema: { type: 'string' } },
       },
-    }, [...auditFilterParameters(), { name: 'format', in: 'query', schema: { enum: ['ndjson', 'csv'], default: 'ndjson' } }]),
+    }, [...auditFilterParameters(), ...queryParameters('export', ['format'])]),
     '/citizen/access-log': authenticatedGet('citizenAccessLog', 'citizen', 'Who accessed the consenting citizen\'s data, when and why', ok('The citizen\'s access log.', schemaRef('AccessLog')), [
-      { $ref: '#/components/parameters/X-Citizen-Consent' }, { $ref: '#/components/parameters/Accept-Language' },
-      { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
-      { name: 'cursor', in: 'query', schema: { type: 'string' } },
+      { $ref: '#/components/parameters/X-Citizen-Consent' }, { $ref: '#/components/parameters/Accept-Language' }, ...queryParameters('accessLog'),
     ]),
     '/healthz': publicGet('healthz', 'operations', 'Liveness', { 200: ok('The process answers.', schemaRef('Health')) }),
     '/readyz': publicGet('readyz', 'operations', 'Readiness: the audit store takes writes and not every upstream breaker is open', {

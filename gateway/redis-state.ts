@@ -25,9 +25,27 @@ if ttl < 0 then
 end
 return {n, ttl}`;
 
+/**
+ * Records a jti with this attempt's own nonce: 1 when it was new, or already holds this nonce (a
+ * command ioredis re-sent after the connection dropped, whose first send did reach Redis); 0 for
+ * a replay. Without the nonce, a re-sent SET NX would find its own first write and refuse a
+ * legitimate request as replayed.
+ */
+const CONSUME_ONCE = `
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if v == ARGV[1] then return 1 end
+return 0`;
+
 const WINDOW_MS = 60_000;
 
-type WithHitWindow = Redis & { hitWindow(key: string, windowMs: number): Promise<[number, number]> };
+type WithHitWindow = Redis & {
+  hitWindow(key: string, windowMs: number): Promise<[number, number]>;
+  consumeOnce(key: string, nonce: string, ttlSeconds: number): Promise<number>;
+};
 
 /** Runs a Redis command, turning any failure into SharedStateUnavailableError. */
 async function guarded<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -42,24 +60,37 @@ async function guarded<T>(operation: string, run: () => Promise<T>): Promise<T> 
 const hashed = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 /**
- * Shared state for several gateway instances: single-use `jti`s (`SET NX EX`), per-client rate
+ * Shared state for several gateway instances: single-use `jti`s (set once, with an expiry), per-client rate
  * limits, console sessions (`SET PX` until they expire) and failed console sign-ins (a sorted set
  * of times per key) in Redis. Commands are not queued while disconnected and time out, so an
  * outage refuses requests at once instead of letting replays through or hanging them.
  */
-export async function createRedisState({ url, keyPrefix = 'gw:', now = () => Date.now() }: { url: string; keyPrefix?: string; now?: () => number }): Promise<SharedState> {
+export interface RedisStateOptions {
+  url: string;
+  keyPrefix?: string;
+  /** Default 3000. */
+  connectTimeoutMs?: number;
+  /** A command unanswered by then fails (default 2000): a stalled Redis refuses requests, it never hangs them. */
+  commandTimeoutMs?: number;
+  now?: () => number;
+}
+
+export async function createRedisState({ url, keyPrefix = 'gw:', connectTimeoutMs = 3000, commandTimeoutMs = 2000, now = () => Date.now() }: RedisStateOptions): Promise<SharedState> {
   const redis = new Redis(url, {
     keyPrefix,
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: 2000,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: commandTimeoutMs,
+    // A peer that vanished without a FIN is found while idle too.
+    keepAlive: 10_000,
   }) as WithHitWindow;
   // Connection errors also reject the command that needed Redis; without a listener ioredis would
   // print every reconnect failure to stderr.
   redis.on('error', () => {});
   redis.defineCommand('hitWindow', { numberOfKeys: 1, lua: HIT_WINDOW });
+  redis.defineCommand('consumeOnce', { numberOfKeys: 1, lua: CONSUME_ONCE });
   try {
     await redis.connect();
   } catch (e) {
@@ -71,8 +102,8 @@ export async function createRedisState({ url, keyPrefix = 'gw:', now = () => Dat
     kind: 'redis',
     replay: {
       async consume(key, ttlSeconds) {
-        const set = await guarded('replay check', () => redis.set(`replay:${key}`, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX'));
-        return set === 'OK';
+        const nonce = randomBytes(9).toString('base64url');
+        return (await guarded('replay check', () => redis.consumeOnce(`replay:${key}`, nonce, Math.max(1, Math.ceil(ttlSeconds))))) === 1;
       },
     },
     rateLimiter: {

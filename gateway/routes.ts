@@ -70,6 +70,8 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
     }
   };
   const listener: RequestListener = (req, res) => {
+    // Every answer is typed as sent (JSON, problem+json, NDJSON, CSV, the console's assets): no browser may sniff it into HTML or script.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const m = req.method === 'POST' ? SERVICE_PATH.exec(req.url ?? '') : null;
     if (m) void serve(req, res, m[1]!, m[2]!);
     else app(req, res);
@@ -85,12 +87,7 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   app.get('/readyz', async (_req, res) => {
     const checks: Record<string, string> = {};
-    try {
-      await d.audit.store.probe();
-      checks.audit = 'ok';
-    } catch {
-      checks.audit = 'unavailable';
-    }
+    checks.audit = (await d.audit.canCommit()) ? 'ok' : 'unavailable';
     try {
       await d.shared.ping();
       checks.sharedState = 'ok';

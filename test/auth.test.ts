@@ -149,7 +149,9 @@ describe('client authentication (DESIGN.md §3)', () => {
   it('refuses a not-before in the future beyond the skew and an audience list without the gateway: AUTH_INVALID', async () => {
     expect(await codeOf(await sign(gw.keys.portal!, { nbf: now() + 120 }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
     expect(await codeOf(await sign(gw.keys.portal!, { aud: ['urn:other', 'urn:another'] }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
-    expect(await codeOf(await sign(gw.keys.portal!, { aud: ['urn:other', GATEWAY_ID] }))).toEqual({ status: 200, code: undefined });
+    // aud must be exactly the gateway: a token also addressed to another service is no good here.
+    expect(await codeOf(await sign(gw.keys.portal!, { aud: ['urn:other', GATEWAY_ID] }))).toEqual({ status: 401, code: 'AUTH_INVALID' });
+    expect(await codeOf(await sign(gw.keys.portal!, { aud: [GATEWAY_ID] }))).toEqual({ status: 200, code: undefined });
   });
 
   it('does not chain failed authentications into the audit log', async () => {

@@ -219,6 +219,22 @@ describe('migrations', () => {
       await pool.end();
     }
     const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+  });
+
+  it('upgrade a store made before the write probe: only the new migration runs, and the probe then commits', async () => {
+    const schema = freshSchema('upgrade');
+    const first = await open(schema);
+    await first.appendBatch([pending(0)]);
+    await admin.query(`DROP TABLE "${schema}".audit_write_probe; DELETE FROM "${schema}".schema_migrations WHERE version = 2`);
+    await expect(first.probe()).rejects.toThrow();
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+    try {
+      expect(await migrate(pool, schema)).toEqual([2]);
+    } finally {
+      await pool.end();
+    }
+    await first.probe();
+    expect((await first.head()).seq).toBe(1);
   });
 });

@@ -30,7 +30,45 @@ export interface AuditLog {
   pseudonymize(subjectId: string): string;
   verify(): Promise<VerifyReport>;
   checkpoint(): Promise<void>;
+  /** Whether the store can commit now (readiness); answers within a few seconds whatever the store does. */
+  canCommit(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** A recent commit vouches for the store this long; after that, or after a failure, a probe decides. */
+const QUIET_MS = 5000;
+/** A probe's verdict stands this long, so a load balancer polling often costs one probe a second. */
+const PROBE_CACHE_MS = 1000;
+/** A probe that has not answered by then counts as a failure (a stalled store). */
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * What readiness reports: commits as they succeed or fail, and when none succeeded lately (an
+ * idle gateway, or one whose last commit failed), a probe that commits a write of a batch's size
+ * outside the chain. A full disk, a database that is down or stalled turns it false within a few
+ * seconds, and true again once a write goes through. One probe runs at a time: a stalled store is
+ * not sent a pile of them.
+ */
+function commitHealth(store: AuditStore, now = () => Date.now()) {
+  let lastOk = 0;
+  let lastFailure = 0;
+  let probed: { at: number; verdict: Promise<boolean> } | null = null;
+  let running: Promise<void> | null = null;
+  const probe = (): Promise<boolean> => {
+    running ??= store.probe().then(() => { lastOk = now(); }, () => { lastFailure = now(); }).finally(() => { running = null; });
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, PROBE_TIMEOUT_MS).unref());
+    return Promise.race([running.then(() => lastOk >= lastFailure), timeout.then(() => false)]);
+  };
+  return {
+    committed() { lastOk = now(); },
+    failed() { lastFailure = now(); },
+    canCommit(): Promise<boolean> {
+      const t = now();
+      if (lastOk > lastFailure && t - lastOk < QUIET_MS) return Promise.resolve(true);
+      if (!probed || t - probed.at >= PROBE_CACHE_MS) probed = { at: t, verdict: probe() };
+      return probed.verdict;
+    },
+  };
 }
 
 /** The pseudonym key: from config (or its environment), else generated once under dataDir. */
@@ -50,7 +88,8 @@ export async function openStore(cfg: GatewayConfig): Promise<AuditStore> {
       return createMemoryStore();
     case 'postgres': {
       const { createPostgresStore } = await import('./postgres-store.ts');
-      return createPostgresStore({ url: cfg.audit.postgresUrl!, schema: cfg.audit.postgresSchema });
+      const { postgresUrl: url, postgresSchema: schema, postgresConnectTimeoutMs: connectTimeoutMs, postgresQueryTimeoutMs: queryTimeoutMs } = cfg.audit;
+      return createPostgresStore({ url: url!, schema, connectTimeoutMs, queryTimeoutMs });
     }
     default:
       return createSqliteStore(cfg.audit.sqliteFile ?? join(cfg.dataDir, 'audit.sqlite'));
@@ -76,13 +115,18 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
     return checkpointing;
   };
 
+  const health = commitHealth(store);
   const writer = new AuditWriter(store, {
     maxBatch: cfg.audit.maxBatch,
     onCommit(batch, ms) {
+      health.committed();
       hooks.onCommit?.(batch, ms);
       if (batch[batch.length - 1]!.seq - lastCheckpointSeq >= checkpointEveryEntries) void checkpointSoon();
     },
-    onError: (e) => hooks.onError?.(e),
+    onError(e) {
+      health.failed();
+      hooks.onError?.(e);
+    },
   });
   const timer = setInterval(() => void checkpointSoon(), checkpointEverySeconds * 1000);
   timer.unref();
@@ -95,6 +139,7 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
       return verifyStore(store, signer.jwks);
     },
     checkpoint: checkpointSoon,
+    canCommit: health.canCommit,
     async close() {
       clearInterval(timer);
       await writer.flush();

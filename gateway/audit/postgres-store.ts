@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { chainEntries, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
@@ -9,6 +10,14 @@ export interface PostgresStoreOptions {
   url: string;
   /** The schema that holds the audit tables (created when missing). */
   schema: string;
+  /** How long to wait for a connection, new or from the pool (default 3000). */
+  connectTimeoutMs?: number;
+  /**
+   * How long one statement may run (default 5000): the server cancels it after this, and the
+   * client gives up 1 s later, so a server that accepts connections but never answers (a stalled
+   * primary, a black-holed proxy) still fails the batch in bounded time.
+   */
+  queryTimeoutMs?: number;
 }
 
 /** The same pattern the config schema enforces, so the name can be quoted into SQL safely. */
@@ -37,6 +46,8 @@ const MIGRATIONS: readonly string[] = [
    -- The one chain head every instance locks to append: one global chain, no fork.
    CREATE TABLE audit_chain_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL, hash text NOT NULL);
    INSERT INTO audit_chain_head (seq, hash) VALUES (0, '${'0'.repeat(64)}');`,
+  // Readiness writes here: a commit that needs WAL space like a batch does, outside the chain.
+  `CREATE TABLE audit_write_probe (id integer PRIMARY KEY CHECK (id = 1), written_at text NOT NULL, pad text NOT NULL);`,
 ];
 
 /** Postgres array types for UNNEST, in ENTRY_COLUMNS order. */
@@ -45,6 +56,9 @@ const COLUMN_TYPES: Record<(typeof ENTRY_COLUMNS)[number], string> = {
   version: 'integer', subjects: 'text', fields: 'text', outcome: 'text', status: 'integer', error_code: 'text', upstreams: 'text',
   latency_ms: 'integer', request_sha256: 'text', response_sha256: 'text', prev_hash: 'text', hash: 'text',
 };
+
+/** What a readiness probe writes: about the size of a batch of entries, and not compressible. */
+const PROBE_PAD = randomBytes(48 * 1024).toString('base64');
 
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
@@ -60,20 +74,30 @@ function storable<T>(value: T): T {
   return value;
 }
 
-/** Runs `fn` in one transaction; a client whose connection broke is discarded rather than reused. */
+/**
+ * Runs `fn` in one transaction on a client of its own. While a client is checked out the pool
+ * does not listen for its errors, and a connection that drops then (a failover, a proxy restart)
+ * emits 'error' on the client: unheard, that ends the process. Here it is heard, and it fails the
+ * transaction. A failed transaction's connection is destroyed, not rolled back: the server aborts
+ * the transaction when the connection closes, and a ROLLBACK sent to a stalled server would wait
+ * out a second timeout.
+ */
 async function inTransaction<T>(pool: pg.Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  let broken: Error | undefined;
+  let dropped: Error | undefined;
+  const onError = (e: Error) => { dropped ??= e; };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
+    client.off('error', onError);
+    client.release(dropped);
     return result;
   } catch (e) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => { broken = rollbackError; });
-    throw e;
-  } finally {
-    client.release(broken);
+    client.off('error', onError);
+    client.release(dropped ?? (e instanceof Error ? e : new Error(String(e))));
+    throw dropped ?? e;
   }
 }
 
@@ -106,16 +130,19 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
  * Each batch locks the single chain-head row, chains after it, inserts every row with UNNEST and
  * moves the head, in one transaction; concurrent instances therefore append in turn, never fork.
  */
-export async function createPostgresStore({ url, schema }: PostgresStoreOptions): Promise<AuditStore> {
+export async function createPostgresStore({ url, schema, connectTimeoutMs = 3000, queryTimeoutMs = 5000 }: PostgresStoreOptions): Promise<AuditStore> {
   if (!url) throw new Error('audit.postgresUrl is required when audit.store is "postgres"');
   if (!SCHEMA_NAME.test(schema)) throw new Error(`audit.postgresSchema "${schema}" must match ${SCHEMA_NAME}`);
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    connectionTimeoutMillis: 5000,
     // A stalled database must fail the batch (AUDIT_UNAVAILABLE), not hold requests forever.
-    statement_timeout: 15_000,
-    idle_in_transaction_session_timeout: 30_000,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: queryTimeoutMs,
+    query_timeout: queryTimeoutMs + 1000,
+    idle_in_transaction_session_timeout: Math.max(30_000, 2 * queryTimeoutMs),
+    // Dead peers are found by TCP keep-alive while idle, not only by the next query.
+    keepAlive: true,
     application_name: 'interagency-gateway',
   });
   // An idle client losing its connection emits here; without a listener that would crash the
@@ -196,8 +223,13 @@ export async function createPostgresStore({ url, schema }: PostgresStoreOptions)
       return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
     },
     async probe() {
-      // A write that touches no row: refused on a read-only primary or a standby, and it never waits for the head lock.
-      await pool.query(`UPDATE ${t('audit_chain_head')} SET seq = seq WHERE false`);
+      // A real commit of about a batch's size, outside the chain: refused on a read-only primary or
+      // a standby, failing when the server cannot write, and it never waits for the head lock.
+      await pool.query(
+        `INSERT INTO ${t('audit_write_probe')} (id, written_at, pad) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET written_at = EXCLUDED.written_at, pad = EXCLUDED.pad`,
+        [new Date().toISOString(), PROBE_PAD],
+      );
     },
     async close() {
       if (!pool.ended) await pool.end();

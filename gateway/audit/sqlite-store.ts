@@ -21,6 +21,7 @@ CREATE INDEX IF NOT EXISTS audit_by_service ON audit_entries (service, seq);
 CREATE INDEX IF NOT EXISTS audit_by_case ON audit_entries (case_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (time);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TEXT NOT NULL, pad BLOB NOT NULL);
 `;
 
 /** Builds the WHERE clause shared by query and scan. */
@@ -86,6 +87,8 @@ interface RowSink {
   /** Commits the rows if the head is still `expected`; else commits nothing and returns the head found. */
   append(expected: ChainHead, rows: WriterRow[]): Promise<ChainHead | null>;
   checkpoint(cp: Checkpoint): Promise<void>;
+  /** Commits a write of about a batch's size outside the chain: fails when a batch would. */
+  probe(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,6 +97,7 @@ function inlineSink(db: Database.Database): RowSink {
   return {
     async append(expected, rows) { return writes.append(expected, rows); },
     async checkpoint(cp) { writes.saveCheckpoint(cp); },
+    async probe() { writes.probe(); },
     async close() {},
   };
 }
@@ -137,6 +141,7 @@ function threadSink(file: string): RowSink {
   return {
     append: (expected, rows) => send({ op: 'append', expected, rows }),
     checkpoint: async (checkpoint) => { await send({ op: 'checkpoint', checkpoint }); },
+    probe: async () => { await send({ op: 'probe' }); },
     async close() {
       if (!worker) return;
       const w = worker;
@@ -259,8 +264,8 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
       return db.prepare('SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
     },
     async probe() {
-      db.prepare('SELECT 1').get();
       if (!db.open) throw new Error('audit store closed');
+      await sink.probe();
     },
     async close() {
       await tail;

@@ -18,6 +18,7 @@ parentPort.on('message', (m) => {
     let stale = null;
     if (m.op === 'append') stale = writes.append(m.expected, m.rows);
     else if (m.op === 'checkpoint') writes.saveCheckpoint(m.checkpoint);
+    else if (m.op === 'probe') writes.probe();
     else if (m.op === 'close') db.close();
     parentPort.postMessage({ id: m.id, stale });
   } catch (e) {

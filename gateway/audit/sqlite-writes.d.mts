@@ -8,4 +8,6 @@ export type WriterRow = [values: unknown[], subjects: string[]];
 export function prepareWrites(db: Database.Database, columns: readonly string[]): {
   append(expected: ChainHeadRow, rows: WriterRow[]): ChainHeadRow | null;
   saveCheckpoint(checkpoint: CheckpointRow): void;
+  /** Commits a write of about a batch's size outside the chain (readiness). */
+  probe(): void;
 };

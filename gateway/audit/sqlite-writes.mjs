@@ -14,6 +14,8 @@ export function prepareWrites(db, columns) {
   const insertSubject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)');
   const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, jws) VALUES (@seq, @hash, @time, @jws)');
   const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
+  // About a batch's worth of pages, committed (and fsync'd) like a batch, outside the chain.
+  const writeProbe = db.prepare("INSERT OR REPLACE INTO audit_write_probe (id, written_at, pad) VALUES (1, ?, randomblob(131072))");
   const transaction = db.transaction((expected, rows) => {
     const head = readHead.get() ?? GENESIS;
     if (head.seq !== expected.seq || head.hash !== expected.hash) return head;
@@ -23,8 +25,10 @@ export function prepareWrites(db, columns) {
     }
     return null;
   });
+  const probe = db.transaction(() => { writeProbe.run(new Date().toISOString()); });
   return {
     append: (expected, rows) => transaction.immediate(expected, rows),
     saveCheckpoint: (checkpoint) => { insertCheckpoint.run(checkpoint); },
+    probe: () => { probe.immediate(); },
   };
 }

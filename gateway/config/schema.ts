@@ -88,6 +88,8 @@ export const configSchema = {
         sqliteFile: { type: 'string', description: 'default <dataDir>/audit.sqlite' },
         postgresUrl: { type: 'string' },
         postgresSchema: { type: 'string', default: 'gateway_audit', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+        postgresConnectTimeoutMs: { type: 'integer', minimum: 100, default: 3000, description: 'wait for a PostgreSQL connection (new or pooled) at most this long' },
+        postgresQueryTimeoutMs: { type: 'integer', minimum: 100, default: 5000, description: 'a statement runs at most this long (server-side), and the client waits 1 s more' },
         pseudonymKey: { type: 'string', minLength: 32, description: 'HMAC key for subject pseudonyms; default generated under dataDir' },
         maxBatch: { type: 'integer', minimum: 1, default: 256 },
         checkpointEveryEntries: { type: 'integer', minimum: 1, default: 1000 },
@@ -96,7 +98,12 @@ export const configSchema = {
     },
     redis: {
       type: 'object', additionalProperties: false,
-      properties: { url: { type: 'string' }, keyPrefix: { type: 'string', default: 'gw:' } },
+      properties: {
+        url: { type: 'string' },
+        keyPrefix: { type: 'string', default: 'gw:' },
+        connectTimeoutMs: { type: 'integer', minimum: 100, default: 3000, description: 'wait for a Redis connection at most this long' },
+        commandTimeoutMs: { type: 'integer', minimum: 100, default: 2000, description: 'a Redis command that has not answered by then fails (the request gets SHARED_STATE_UNAVAILABLE)' },
+      },
       required: ['url'],
     },
     identityProvider: {

@@ -39,12 +39,14 @@ export interface GatewayConfig {
     sqliteFile?: string;
     postgresUrl?: string;
     postgresSchema: string;
+    postgresConnectTimeoutMs: number;
+    postgresQueryTimeoutMs: number;
     pseudonymKey?: string;
     maxBatch: number;
     checkpointEveryEntries: number;
     checkpointEverySeconds: number;
   };
-  redis?: { url: string; keyPrefix: string };
+  redis?: { url: string; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
   identityProvider?: KeySource & { issuer: string; maxConsentLifetimeSeconds: number };
   clients: ClientConfig[];
   purposes: PurposeConfig[];

@@ -8,7 +8,8 @@ import type { GatewayConfig } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { StreamedBody } from '../pipeline/index.ts';
 import { errorHandler, sendStream } from '../http.ts';
-import { exportFormat, exportStream, filterFromQuery, intParam } from '../audit-api.ts';
+import { exportStream, queryPage } from '../audit-api.ts';
+import { auditFilter, parseAuditQuery } from '../audit-query.ts';
 import { clientName } from '../citizen-api.ts';
 import type { SharedState } from '../shared-state.ts';
 import { LoginLimiter, SessionStore, signIn, type Session } from './auth.ts';
@@ -213,25 +214,19 @@ export function consoleRouter(d: ConsoleDeps): Router {
   });
 
   router.get('/api/entries', read('entries', (req) => {
-    const { filter, personalId } = filterFromQuery(req.query, d.audit);
-    const q = req.query as Record<string, unknown>;
+    const values = parseAuditQuery(req.query, 'entries');
+    const { filter, personalId } = auditFilter(values, 'entries', d.audit);
     return {
       subjects: personalId ? [personalId] : [],
       async answer() {
-        const limit = intParam(q.limit, 'limit', 50, 500);
-        let page;
-        try {
-          page = await d.audit.store.query(filter, limit, typeof q.cursor === 'string' && q.cursor ? q.cursor : null);
-        } catch (e) {
-          if (e instanceof RangeError) throw new GatewayError('REQUEST_INVALID', 'cursor invalid');
-          throw e;
-        }
+        const page = await queryPage(d.audit, 'entries', filter, values.limit, values.cursor ?? null);
         return json({ entries: page.entries.map((e) => ({ ...e, clientName: nameOf(e.client) })), nextCursor: page.nextCursor });
       },
     };
   }));
 
   router.get('/api/entries/:id', read('entry', (req) => {
+    parseAuditQuery(req.query, 'none');
     const id = String(req.params.id);
     let found: Awaited<ReturnType<AuditLog['store']['get']>> = null;
     const prepared: ConsoleRead = {
@@ -248,16 +243,19 @@ export function consoleRouter(d: ConsoleDeps): Router {
     return prepared;
   }));
 
-  router.get('/api/chain', read('verify', () => ({ answer: async () => json(await d.audit.verify()) })));
+  router.get('/api/chain', read('verify', (req) => {
+    parseAuditQuery(req.query, 'none');
+    return { answer: async () => json(await d.audit.verify()) };
+  }));
 
   router.get('/api/export', read('export', (req) => {
-    const { filter, personalId } = filterFromQuery(req.query, d.audit);
-    const format = exportFormat((req.query as Record<string, unknown>).format);
-    return { subjects: personalId ? [personalId] : [], answer: async () => ({ stream: exportStream(d.audit, filter, format, d.logger) }) };
+    const values = parseAuditQuery(req.query, 'export');
+    const { filter, personalId } = auditFilter(values, 'export', d.audit);
+    return { subjects: personalId ? [personalId] : [], answer: async () => ({ stream: exportStream(d.audit, filter, values.format, d.logger) }) };
   }));
 
   router.get('/api/activity', read('activity', (req) => {
-    const days = intParam((req.query as Record<string, unknown>).days, 'days', 30, 366);
+    const { days } = parseAuditQuery(req.query, 'activity');
     return {
       async answer() {
         const now = d.now();
@@ -267,10 +265,9 @@ export function consoleRouter(d: ConsoleDeps): Router {
   }));
 
   router.get('/api/usage', read('usage', (req) => {
-    const q = req.query as Record<string, unknown>;
-    const { filter } = filterFromQuery({ from: q.from, to: q.to } as Request['query'], d.audit);
-    if (q.format !== undefined && q.format !== 'json' && q.format !== 'csv') throw new GatewayError('REQUEST_INVALID', 'format must be json or csv');
-    const csv = q.format === 'csv';
+    const values = parseAuditQuery(req.query, 'usage');
+    const { filter } = auditFilter(values, 'usage', d.audit);
+    const csv = values.format === 'csv';
     return {
       async answer() {
         const report = await usageReport(d.audit.store.scan(1, { ...filter, outcome: 'released' }), d.contracts, nameOf);

@@ -4,11 +4,10 @@ import { GatewayError } from '../errors.ts';
 import type { ClientConfig, GatewayConfig } from '../config/types.ts';
 import type { ReplayGuard } from '../shared-state.ts';
 import { sha256B64u } from '../audit/entry.ts';
+import { isPrintable } from '../domain/index.ts';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
-/** Claims that reach the audit record: well-formed Unicode without control characters. */
-const PRINTABLE = /^(?:[^\p{Cc}\p{Cs}]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/u;
 
 /** The claims of a verified client assertion (DESIGN.md §3). */
 export interface ClientClaims extends JWTPayload {
@@ -80,7 +79,8 @@ export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now
     if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new GatewayError('AUTH_INVALID', 'jti must be a string of 8 to 128 characters');
     for (const c of ['purpose', 'case_id', 'user_id'] as const) {
       const v = claims[c];
-      if (v !== undefined && (typeof v !== 'string' || v.length > 128 || !PRINTABLE.test(v))) throw new GatewayError('AUTH_INVALID', `${c} must be printable text of at most 128 characters`);
+      // Refused, not escaped: the client signed these claims, and the audit record must say what it signed.
+      if (v !== undefined && (typeof v !== 'string' || v.length > 128 || !isPrintable(v))) throw new GatewayError('AUTH_INVALID', `${c} must be printable text of at most 128 characters`);
     }
     if (typeof claims.body_sha256 !== 'string') throw new GatewayError('AUTH_INVALID', 'body_sha256 claim required');
     if (claims.body_sha256 !== sha256B64u(rawBody)) throw new GatewayError('BODY_HASH_MISMATCH', 'body_sha256 does not match the request body');
@@ -117,10 +117,17 @@ async function verifySignature(token: string, header: ProtectedHeaderParameters,
   if (!valid) throw new GatewayError('AUTH_INVALID', 'signature invalid');
 }
 
+/**
+ * `aud` names this gateway and nothing else: the id as a string, or an array of just that id. A
+ * token also addressed to another service could be replayed here by that service (or there by
+ * this one), so RFC 7519's "one of the audiences" is not enough for a per-request assertion.
+ */
+export const isOnlyAudience = (aud: unknown, gatewayId: string): boolean =>
+  aud === gatewayId || (Array.isArray(aud) && aud.length === 1 && aud[0] === gatewayId);
+
 /** RFC 7519 §4.1 checks, with the tolerated clock skew: `aud`, `iss`, `exp`, `nbf`, numeric `iat` not in the future. */
 function checkRegisteredClaims(claims: JWTPayload, o: { audience: string; issuer: string; skew: number; now: number }): void {
-  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audiences.includes(o.audience)) throw new GatewayError('AUTH_INVALID', 'claim aud invalid');
+  if (!isOnlyAudience(claims.aud, o.audience)) throw new GatewayError('AUTH_INVALID', 'claim aud must be exactly the gateway id');
   if (claims.iss !== o.issuer) throw new GatewayError('AUTH_INVALID', 'claim iss invalid');
   for (const c of ['iat', 'exp'] as const) {
     if (typeof claims[c] !== 'number' || !Number.isFinite(claims[c])) throw new GatewayError('AUTH_INVALID', `claim ${c} invalid`);

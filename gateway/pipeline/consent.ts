@@ -2,7 +2,7 @@ import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify,
 import { GatewayError } from '../errors.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { isPersonalId } from '../domain/index.ts';
-import { ASSERTION_ALGORITHMS } from './authenticate.ts';
+import { ASSERTION_ALGORITHMS, isOnlyAudience } from './authenticate.ts';
 
 /** A verified citizen consent (DESIGN.md §3). */
 export interface Consent {
@@ -40,6 +40,7 @@ export function createConsentVerifier(cfg: GatewayConfig, now = () => Date.now()
       if (e instanceof joseErrors.JOSEError) throw new GatewayError('CONSENT_INVALID', e instanceof joseErrors.JWTExpired ? 'consent expired' : 'consent token invalid');
       throw e;
     }
+    if (!isOnlyAudience(payload.aud, cfg.gatewayId)) throw new GatewayError('CONSENT_INVALID', 'consent aud must be exactly the gateway id');
     const { sub, azp, scope, exp, iat, jti } = payload as JWTPayload & { azp?: unknown; scope?: unknown };
     if (typeof sub !== 'string' || !isPersonalId(sub)) throw new GatewayError('CONSENT_INVALID', 'sub must be a personal id');
     if (azp !== clientId) throw new GatewayError('CONSENT_INVALID', 'consent was given to another client (azp)');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { asGatewayError, GatewayError, problemLanguage, toProblem } from '../errors.ts';
 import { sha256Hex, type AuditLog, type Outcome, type PendingEntry, type UpstreamCall } from '../audit/index.ts';
 import type { Signer } from '../signing.ts';
+import { escapeUnprintable } from '../domain/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RateLimiter } from '../shared-state.ts';
@@ -137,7 +138,7 @@ export function createPipeline(deps: PipelineDeps) {
     const trace: UpstreamCall[] = [];
     const pending = (outcome: Outcome, status: number, errorCode: string | null, subjects: string[], fields: string[], responseBody: Buffer): PendingEntry => ({
       id: requestId, time, client: client.id, userId: claims.user_id ?? null, purpose: claims.purpose ?? null, caseId: claims.case_id ?? null,
-      service: op?.service ?? inbound.requestedService.slice(0, 100), version: op ? op.version : inbound.requestedVersion,
+      service: op?.service ?? escapeUnprintable(inbound.requestedService, 100), version: op ? op.version : inbound.requestedVersion,
       subjects: [...new Set(subjects.map(audit.pseudonymize))].sort(), fields, outcome, status, errorCode, upstreams: trace,
       latencyMs: Math.round(performance.now() - started), requestSha256, responseSha256: sha256Hex(responseBody),
     });

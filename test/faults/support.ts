@@ -1,0 +1,40 @@
+/** What the fault tests share: a load of concurrent callers and a poll that waits for a state. */
+import { world } from '../../adapters/world/index.ts';
+import type { TestGateway } from '../support/fixtures.ts';
+
+export interface Answer { status: number; code: string | null; requestId: string | null; ms: number }
+
+/** One identity lookup, as a portal makes it; what came back, and how long it took. */
+export async function lookUp(gw: TestGateway, i = 0): Promise<Answer> {
+  const citizens = world().citizens;
+  const started = performance.now();
+  const res = await gw.call('population.identity', { personalId: citizens[i % citizens.length]!.personalId });
+  const body = (await res.json()) as { code?: string };
+  return { status: res.status, code: body.code ?? null, requestId: res.headers.get('x-request-id'), ms: performance.now() - started };
+}
+
+/** `callers` loops of lookUp until `until()` says stop; every answer, in order of arrival. */
+export async function underLoad(gw: TestGateway, callers: number, until: () => boolean): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  await Promise.all(Array.from({ length: callers }, async (_, c) => {
+    for (let i = c; !until(); i += callers) answers.push(await lookUp(gw, i));
+  }));
+  return answers;
+}
+
+/** Polls `check` every 100 ms until it returns true, or fails after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - started;
+    if (performance.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export const readiness = async (gw: TestGateway) => {
+  const res = await fetch(`${gw.url}/readyz`);
+  return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
+};
+
+export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
