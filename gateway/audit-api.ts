@@ -126,7 +126,7 @@ async function* logFailure(chunks: AsyncIterable<string>, headSeq: number, logge
   try {
     yield* chunks;
   } catch (e) {
-    logger?.error({ errName: (e as Error)?.name, headSeq }, 'audit export failed mid-stream');
+    logger?.error({ err: e, headSeq }, 'audit export failed mid-stream');
     throw e;
   }
 }

@@ -66,9 +66,9 @@ function toCitizenAccess(cfg: GatewayConfig, e: AuditEntry): CitizenAccess {
  */
 export function accessLogOperation(req: Request, d: CitizenApiDeps): Operation {
   return {
-    service: ACCESS_LOG_SERVICE, version: null, grant: ACCESS_LOG_SERVICE, purposeRequired: false,
-    async run({ inbound, auth }) {
-      const consent = await d.verifyConsent(inbound.consent, auth.client.id);
+    service: ACCESS_LOG_SERVICE, version: null, grant: ACCESS_LOG_SERVICE, purposeRequired: false, consent: true,
+    async run({ consent }) {
+      if (!consent) throw new Error('the access log runs only after its consent was verified');
       const { limit, cursor: first } = parseAuditQuery(req.query, 'accessLog');
       const filter = { subject: d.audit.pseudonymize(consent.sub) };
       const now = d.now();

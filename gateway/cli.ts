@@ -48,7 +48,7 @@ async function start(args: string[]) {
       await gateway.close();
       process.exit(0);
     } catch (e) {
-      gateway.logger.error({ errName: (e as Error)?.name }, 'shutdown failed');
+      gateway.logger.error({ err: e }, 'shutdown failed');
       process.exit(1);
     }
   };

@@ -93,3 +93,37 @@ export function problemLanguage(acceptLanguage: string | undefined): 'en' | 'vi'
   const first = acceptLanguage.split(',')[0]?.trim().toLowerCase() ?? '';
   return first.startsWith('vi') ? 'vi' : 'en';
 }
+
+/** A problem response as bytes and headers: what every refusal sends, wherever it is answered. */
+export interface ProblemResponse { status: number; headers: Record<string, string>; body: Buffer }
+
+/**
+ * The one error exit: any thrown value as its problem response, in the caller's language, with
+ * the error's own headers (Retry-After on RATE_LIMITED). Every refusal goes out through here.
+ */
+export function problemResponse(e: unknown, requestId: string, acceptLanguage?: string): ProblemResponse {
+  const err = asGatewayError(e);
+  return {
+    status: err.status,
+    headers: { 'Content-Type': 'application/problem+json; charset=utf-8', 'X-Request-Id': requestId, 'Cache-Control': 'no-store', ...err.headers },
+    body: Buffer.from(JSON.stringify(toProblem(err, requestId, problemLanguage(acceptLanguage)))),
+  };
+}
+
+/**
+ * How errors are logged (pino's `err` serializer): the catalogue code and status, the name and
+ * code of the cause, the detail of a gateway error (written by this code, never a client's or an
+ * upstream's text). Messages of foreign errors are left out: they can quote data.
+ */
+export function serializeError(e: unknown): Record<string, unknown> {
+  if (!(e instanceof Error)) return { type: typeof e };
+  const out: Record<string, unknown> = { name: e.name };
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  if (e instanceof GatewayError) {
+    out.status = e.status;
+    if (e.detail) out.detail = e.detail;
+    if (e.cause !== undefined) out.cause = serializeError(e.cause);
+  }
+  return out;
+}

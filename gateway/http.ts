@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, type Duplex } from 'node:stream';
-import { GatewayError, asGatewayError, problemLanguage, toProblem } from './errors.ts';
+import { GatewayError, asGatewayError, problemResponse } from './errors.ts';
 import type { Inbound, Operation, Outbound, Pipeline } from './pipeline/index.ts';
 import type { Authenticated } from './pipeline/authenticate.ts';
 
@@ -38,12 +38,9 @@ export function sendStream(res: ServerResponse, status: number, headers: Record<
   pipeline(Readable.from(chunks), res, () => {});
 }
 
-/** A problem response outside the pipeline (transport errors, unknown routes). */
+/** A problem response outside the pipeline (transport errors, unknown routes), through the one error exit. */
 export function sendProblem(req: IncomingMessage, res: ServerResponse, e: unknown): void {
-  const err = asGatewayError(e);
-  const requestId = randomUUID();
-  const body = Buffer.from(JSON.stringify(toProblem(err, requestId, problemLanguage(header(req, 'accept-language')))));
-  send(res, { status: err.status, headers: { 'Content-Type': 'application/problem+json; charset=utf-8', 'X-Request-Id': requestId, 'Cache-Control': 'no-store' }, body });
+  send(res, problemResponse(e, randomUUID(), header(req, 'accept-language')));
 }
 
 const EMPTY = new Uint8Array(0);
@@ -102,7 +99,7 @@ export function errorHandler(logger: { error: (o: object, m: string) => void }) 
     else if (status && status >= 400 && status < 500) e = new GatewayError('REQUEST_INVALID', 'request could not be read');
     else {
       e = asGatewayError(err);
-      logger.error({ errName: (err as Error)?.name, path: req.url?.split('?')[0] }, 'unhandled error');
+      logger.error({ err, path: req.url?.split('?')[0] }, 'unhandled error');
     }
     if (res.headersSent) return res.destroy();
     sendProblem(req, res, e);
@@ -120,8 +117,9 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(toProblem(new GatewayError('REQUEST_INVALID', 'malformed HTTP request'), randomUUID()));
-  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const problem = problemResponse(new GatewayError('REQUEST_INVALID', 'malformed HTTP request'), randomUUID());
+  const headers = Object.entries({ ...problem.headers, 'X-Content-Type-Options': 'nosniff', 'Content-Length': String(problem.body.length), Connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 400 Bad Request\r\n${headers}\r\n`), problem.body]));
 }
 
 export function baseApp(): Express {

@@ -112,7 +112,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       metrics.auditCommit.observe(ms / 1000);
       metrics.auditBatch.observe(batch.length);
     },
-    onError: (e) => logger.error({ errName: (e as Error)?.name, errCode: (e as { code?: string })?.code }, 'audit commit failed'),
+    onError: (err) => logger.error({ err }, 'audit commit failed'),
   });
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
@@ -128,9 +128,10 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
     operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf, idempotency }));
   }
+  const authenticator = createAuthenticator(cfg, shared.replay, options.now);
   const pipeline = createPipeline({
-    authenticate: createAuthenticator(cfg, shared.replay, options.now),
-    authorizer, rateLimiter: shared.rateLimiter, audit, signer, logger, metrics,
+    authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody),
+    authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, signer, logger, metrics,
   });
 
   let server: Server | undefined;

@@ -4,6 +4,7 @@ import { GatewayError } from '../errors.ts';
 import type { ClientConfig, GatewayConfig } from '../config/types.ts';
 import type { ReplayGuard } from '../shared-state.ts';
 import { sha256B64u } from '../audit/entry.ts';
+import type { Step } from './types.ts';
 import { isPrintable } from '../domain/index.ts';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
@@ -138,3 +139,8 @@ function checkRegisteredClaims(claims: JWTPayload, o: { audience: string; issuer
 }
 
 export type Authenticator = ReturnType<typeof createAuthenticator>;
+
+/** Who is calling: a failure here is logged and counted, never chained, so no anonymous caller can flood the audit store. */
+export const authenticate: Step = async (x) => {
+  x.auth = await x.deps.authenticate(x.inbound);
+};

@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors.ts';
 import type { GatewayConfig, GrantConfig, PurposeConfig } from '../config/types.ts';
 import type { ClientClaims } from './authenticate.ts';
+import type { Step } from './types.ts';
 
 /** The grant name of endpoints every authenticated client may call (discovery). */
 export const ANY_CLIENT = '*';
@@ -40,3 +41,12 @@ export function createAuthorizer(cfg: GatewayConfig) {
 }
 
 export type Authorizer = ReturnType<typeof createAuthorizer>;
+
+/** client × service × purpose (and a case id where the purpose needs one); the field groups the caller may receive. */
+export const authorize: Step = (x) => {
+  const op = x.op!;
+  x.authz = x.deps.authorizer.authorize(x.auth!.client.id, op.grant, x.auth!.claims, op.purposeRequired);
+  const groups = op.contract?.meta.fieldGroups ?? {};
+  // A composite minimises per field itself, so every granted group reaches it.
+  x.granted = new Set(x.authz.grant.fieldGroups.filter((g) => !op.records || g in groups));
+};

@@ -3,6 +3,7 @@ import { GatewayError } from '../errors.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { isPersonalId } from '../domain/index.ts';
 import { ASSERTION_ALGORITHMS, isOnlyAudience } from './authenticate.ts';
+import type { Step } from './types.ts';
 
 /** A verified citizen consent (DESIGN.md §3). */
 export interface Consent {
@@ -51,3 +52,10 @@ export function createConsentVerifier(cfg: GatewayConfig, now = () => Date.now()
 }
 
 export type ConsentVerifier = ReturnType<typeof createConsentVerifier>;
+
+/** The citizen's consent where the operation needs it, then the request checks that depend on it. */
+export const checkConsent: Step = async (x) => {
+  const op = x.op!;
+  if (op.consent) x.consent = await x.deps.verifyConsent(x.inbound.consent, x.auth!.client.id);
+  op.checkRequest?.(x.body, x.consent);
+};

@@ -1,3 +1,5 @@
+import type { Step } from './types.ts';
+
 export type FieldGroupStatus = 'released' | 'withheld' | 'unavailable';
 
 /**
@@ -21,3 +23,19 @@ export function minimize(
   }
   return status;
 }
+
+/**
+ * Who the answer concerns (read before members are removed), then data minimisation of a
+ * contract's records: only granted field groups stay, and the answer says of each group whether
+ * it was released, withheld or unavailable.
+ */
+export const minimise: Step = (x) => {
+  const op = x.op!;
+  const result = x.result!;
+  result.subjects ??= op.answerSubjects?.(x.body, result.body);
+  if (!op.records || !op.contract) return;
+  const { service, fieldGroups } = op.contract.meta;
+  const status = minimize(op.records(result.body), fieldGroups, x.granted);
+  (result.body as Record<string, unknown>).fieldGroups = status;
+  result.fields = Object.keys(status).filter((g) => status[g] === 'released').map((g) => `${service}:${g}`);
+};

@@ -11,8 +11,8 @@ import { landTitleVerification } from './land-title-verification.ts';
 export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration,
   portalPrefill, landTitleVerification];
 
-export { serviceOperation, RELEASED, type ServiceDeps } from './operation.ts';
-export type { ServiceHandler, ServiceContext } from './types.ts';
+export { serviceOperation, type ServiceDeps } from './operation.ts';
+export type { ServiceHandler, ServiceContext, HandlerAnswer } from './types.ts';
 
 /** Service ids that grants may name: data services, the audit endpoints and the citizen's access log. */
 export const grantableServices = (): Set<string> => new Set([...handlers.map((h) => h.service), 'audit', 'citizen.access-log']);

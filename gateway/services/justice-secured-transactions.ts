@@ -12,7 +12,7 @@ export const justiceSecuredTransactions: ServiceHandler<RegistrationQuery, Secur
   version: 1,
   async handle({ request, adapters, trace }) {
     const { registrations, reference, retrievedAt } = await adapters.justice.findRegistrations(request, trace);
-    return { registrations, source: { agency: 'justice', retrievedAt, reference } };
+    return { body: { registrations, source: { agency: 'justice', retrievedAt, reference } } };
   },
   // Grantors asked about and those the answer released (a withheld list names nobody).
   subjects: (request, response) => {

@@ -12,7 +12,7 @@ export const landParcel: ServiceHandler<ParcelQuery, LandParcelResponse> = {
   version: 1,
   async handle({ request, adapters, trace }) {
     const { parcels, reference, retrievedAt } = await adapters.land.findParcels(request, trace);
-    return { parcels, source: { agency: 'land', retrievedAt, ...(reference ? { reference } : {}) } };
+    return { body: { parcels, source: { agency: 'land', retrievedAt, ...(reference ? { reference } : {}) } } };
   },
   subjects: (request, response) => unique([ownerAsked(request), ...ownersIn(response)]),
   records: (response) => response.parcels as unknown as Record<string, unknown>[],

@@ -5,8 +5,7 @@ import type { IdentityRecord } from '../../adapters/population/index.ts';
 import type { ParcelOwner, ParcelRecord, ParcelRef } from '../../adapters/land/index.ts';
 import type { Registration } from '../../adapters/justice/index.ts';
 import type { ObligationsAnswer } from '../../adapters/tax/index.ts';
-import { RELEASED } from './operation.ts';
-import type { ServiceContext, ServiceHandler } from './types.ts';
+import type { HandlerAnswer, ServiceContext, ServiceHandler } from './types.ts';
 
 type TitleRequest = { certificateSerial: string } | { parcel: ParcelRef };
 type Reason = 'incomplete' | 'owner_mismatch' | 'encumbered' | 'obligations_outstanding' | 'clear';
@@ -27,16 +26,12 @@ const SOURCE_FIELDS: Record<Group, string[]> = {
   obligations: ['tax.obligations:obligations'],
 };
 
-/** Owners concerned, kept with the answer for the audit record even when the owners group is withheld. */
-const OWNERS = Symbol('owners');
-
 interface VerificationResponse extends Record<string, unknown> {
   verdict: Reason;
   reasons: Reason[];
   failedSources: FailedSource[];
   checkedAt: string;
   fieldGroups: Record<Group, 'released' | 'withheld' | 'unavailable'>;
-  [OWNERS]?: string[];
 }
 
 /** What one source gave: an answer checked against that service's contract, or the code it failed with. */
@@ -78,7 +73,8 @@ export const landTitleVerification: ServiceHandler<TitleRequest, VerificationRes
     ]);
     return verdictOf(ctx, { parcel, landSource: land.answer.source, identities, registrations, obligations }, checkedAt);
   },
-  subjects: (_request, response) => response?.[OWNERS] ?? [],
+  // Whom a title concerns is known only from the land registry's answer (HandlerAnswer.subjects).
+  subjects: () => [],
 };
 
 async function findParcel(ctx: ServiceContext<TitleRequest>): Promise<LandAnswer> {
@@ -101,7 +97,7 @@ async function gather<T>(ctx: ServiceContext, service: string, fetch: () => Prom
   }
 }
 
-function verdictOf(ctx: ServiceContext, ev: Evidence, checkedAt: string): VerificationResponse {
+function verdictOf(ctx: ServiceContext, ev: Evidence, checkedAt: string): HandlerAnswer<VerificationResponse> {
   const failed: FailedSource[] = [];
   const owners = ev.parcel.owners.map((owner, i) => checkOwner(owner, ev.identities[i]!, failed));
   if (!ev.registrations.ok) failed.push({ agency: 'justice', code: ev.registrations.code });
@@ -126,9 +122,9 @@ function verdictOf(ctx: ServiceContext, ev: Evidence, checkedAt: string): Verifi
     owners,
     ...(ev.registrations.ok ? { registrations: registrationsEvidence(ev.registrations.answer) } : {}),
     ...(ev.obligations.ok ? { obligations: obligationsEvidence(ev.obligations.answer) } : {}),
-    [OWNERS]: p.owners.map((o) => o.personalId),
   };
-  return withheldBy(ctx, full);
+  // The owners are concerned (and named in the audit record) even when the owners group is withheld.
+  return { ...withheldBy(ctx, full), subjects: p.owners.map((o) => o.personalId) };
 }
 
 /** One owner against the population database; a failed look-up is a failed source, not a mismatch. */
@@ -178,7 +174,7 @@ function obligationsEvidence({ obligations, summary, source }: ObligationsAnswer
  * Minimisation: the verdict always goes out, since deciding it is what the land office is granted;
  * the evidence of each group not granted is removed. Reports what was released.
  */
-function withheldBy(ctx: ServiceContext, response: VerificationResponse): VerificationResponse {
+function withheldBy(ctx: ServiceContext, response: VerificationResponse): HandlerAnswer<VerificationResponse> {
   const granted = (g: Group) => ctx.grantedGroups.has(g);
   const parcel = response.parcel as Record<string, unknown> | undefined;
   if (parcel && !granted('parcel')) for (const member of ['address', 'area', 'landUse', 'term']) delete parcel[member];
@@ -191,7 +187,7 @@ function withheldBy(ctx: ServiceContext, response: VerificationResponse): Verifi
   const released = GROUPS.filter((g) => response.fieldGroups[g] === 'released').flatMap((g) => SOURCE_FIELDS[g]);
   const anyoneIdentified = (response.owners as { identity?: { found: boolean } }[] | undefined)?.some((o) => o.identity?.found);
   const fields = released.filter((f) => anyoneIdentified || !f.startsWith('population.'));
-  return Object.assign(response, { [RELEASED]: fields });
+  return { body: response, fields };
 }
 
 const unavailableGroups = (): VerificationResponse['fieldGroups'] => ({ parcel: 'unavailable', certificate: 'unavailable', owners: 'unavailable', registrations: 'unavailable', obligations: 'unavailable' });

@@ -6,7 +6,7 @@ export const populationIdentity: ServiceHandler<{ personalId: string }, Identity
   service: 'population.identity',
   version: 1,
   async handle({ request, adapters, trace }) {
-    return (await adapters.population.getIdentity(request.personalId, trace)) as IdentityRecord & Record<string, unknown>;
+    return { body: (await adapters.population.getIdentity(request.personalId, trace)) as IdentityRecord & Record<string, unknown> };
   },
   subjects: (request) => [request.personalId],
   records: (response) => [response],

@@ -3,7 +3,6 @@ import { minimize } from '../pipeline/minimize.ts';
 import type { Contract } from '../contracts.ts';
 import type { AgencyName, FormConfig, FormField } from '../config/types.ts';
 import type { Consent } from '../pipeline/consent.ts';
-import { RELEASED } from './operation.ts';
 import type { ServiceContext, ServiceHandler } from './types.ts';
 
 interface PrefillRequest { form: string; personalId?: string }
@@ -96,7 +95,7 @@ export const portalPrefill: ServiceHandler<PrefillRequest, PrefillResponse> = {
     const fields = form.fields.map((f) => prefillField(f, withheld.get(f) ?? null, fetched.get(f.service), view));
     const response: PrefillResponse = { personalId: consent.sub, form: formSummary(form), fields };
     const released = fields.filter((f) => f.status === 'available').map((f) => `${f.source.service}:${f.fieldGroup}`);
-    return Object.assign(response, { [RELEASED]: [...new Set(released)].sort() });
+    return { body: response, fields: [...new Set(released)].sort() };
   },
   subjects: (request, response) => {
     const id = response?.personalId ?? (request as { personalId?: unknown } | null)?.personalId;

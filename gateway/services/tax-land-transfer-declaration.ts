@@ -17,12 +17,12 @@ export const taxLandTransferDeclaration: ServiceHandler<TransferSheet, Declarati
     const { request, client, idempotency, adapters, trace } = ctx;
     const key = requireKey(ctx);
     const begun = await idempotency.begin(client.id, key, sha256Hex(canonicalJson(request)));
-    if (typeof begun === 'object') return begun.replay as DeclarationResponse;
+    if (typeof begun === 'object') return { body: begun.replay as DeclarationResponse };
     try {
       // Keys are per client; the tax authority's references are global, so the client id scopes them.
       const declaration = await adapters.tax.fileTransferDeclaration(request, `${client.id}:${key}`, trace, { uncertain: begun === 'uncertain' });
       await idempotency.complete(client.id, key, declaration as DeclarationResponse);
-      return declaration as DeclarationResponse;
+      return { body: declaration as DeclarationResponse };
     } catch (e) {
       if (certainlyNotFiled(e)) await idempotency.release(client.id, key);
       else await idempotency.markUncertain(client.id, key);
@@ -37,7 +37,7 @@ export const taxLandTransferDeclaration: ServiceHandler<TransferSheet, Declarati
 };
 
 function requireKey(ctx: ServiceContext<TransferSheet>): string {
-  // operation.ts refuses a write without a key before the handler runs; this guards a misregistered contract.
+  // The pipeline (idempotency-key.ts) refuses a write without a key before the handler runs; this guards a misregistered contract.
   if (!ctx.idempotencyKey) throw new GatewayError('IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header');
   return ctx.idempotencyKey;
 }

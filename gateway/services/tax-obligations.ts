@@ -9,7 +9,7 @@ export const taxObligations: ServiceHandler<ObligationsQuery, ObligationsRespons
   service: 'tax.obligations',
   version: 1,
   async handle({ request, adapters, trace }) {
-    return (await adapters.tax.getObligations(request, trace)) as ObligationsResponse;
+    return { body: (await adapters.tax.getObligations(request, trace)) as ObligationsResponse };
   },
   // Only individuals are data subjects: an enterprise's 10/13-digit tax code is not a personal id.
   subjects: (request, response) => personalIds([(request as { taxCode?: unknown } | null)?.taxCode, ...(response?.obligations ?? []).map((o) => o.taxCode)]),

@@ -28,11 +28,17 @@ export interface ServiceContext<Req = any> {
   contractOf(service: string, version?: number): Contract | undefined;
 }
 
+/**
+ * A handler's answer: the body; for a composite (no `records`) the fields it released, as
+ * `service:group`; and whom it concerns when the request alone does not say (else `subjects()`).
+ */
+export interface HandlerAnswer<Res> { body: Res; fields?: string[]; subjects?: string[] }
+
 /** A service is a contract plus one of these; the pipeline does everything else. */
 export interface ServiceHandler<Req = any, Res extends Record<string, unknown> = Record<string, unknown>> {
   service: string;
   version: number;
-  handle(ctx: ServiceContext<Req>): Promise<Res>;
+  handle(ctx: ServiceContext<Req>): Promise<HandlerAnswer<Res>>;
   /** Personal ids of everyone the request and its answer concern (pseudonymised in the audit log). */
   subjects(request: Req, response: Res | null): string[];
   /** Where field groups apply; the pipeline minimises them. Omitted by composites, which minimise per field themselves. */
