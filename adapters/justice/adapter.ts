@@ -5,8 +5,9 @@ import type { ResilienceConfig } from '../../gateway/config/types.ts';
 import { createUpstreamClient, type UpstreamObserver, type BreakerState } from '../shared/upstream-client.ts';
 import { nativeShape, requireOption } from '../shared/native.ts';
 import { buildEnvelope, createSafeParser, readEnvelope, SOAP_PATH, STATUS_PATH, type RegistryOperation } from './soap.ts';
+import type { ParcelRef } from '../../gateway/domain/index.ts';
 
-export interface ParcelRef { communeCode: string; mapSheet: number; parcelNumber: number }
+export type { ParcelRef };
 /** One registration in the standard shape (contract justice.secured-transactions v1). */
 export interface Registration {
   registrationNumber: string;

@@ -4,8 +4,9 @@ import type { UpstreamCall } from '../../gateway/audit/entry.ts';
 import type { ResilienceConfig } from '../../gateway/config/types.ts';
 import { createUpstreamClient, type UpstreamObserver, type BreakerState, type UpstreamClient } from '../shared/upstream-client.ts';
 import { nativeShape, requireOption } from '../shared/native.ts';
+import type { ParcelRef } from '../../gateway/domain/index.ts';
 
-export interface ParcelRef { communeCode: string; mapSheet: number; parcelNumber: number }
+export type { ParcelRef };
 export interface ParcelAddress { street: string; commune: string; district: string; province: string }
 export interface ParcelOwner { personalId: string; name: string; share: number }
 /** One standard parcel record (contract land.parcel v1, before minimisation). */

@@ -4,9 +4,10 @@ import type { UpstreamCall } from '../../gateway/audit/entry.ts';
 import type { ResilienceConfig } from '../../gateway/config/types.ts';
 import { createUpstreamClient, type UpstreamObserver, type BreakerState, type UpstreamClient, type CallOptions } from '../shared/upstream-client.ts';
 import { isoFromDmy, nativeShape, requireOption } from '../shared/native.ts';
+import { sameParcel, type ParcelRef } from '../../gateway/domain/index.ts';
 
 export type ObligationKind = 'land_use_levy' | 'land_rent' | 'registration_fee' | 'personal_income_tax';
-export interface ParcelRef { communeCode: string; mapSheet: number; parcelNumber: number }
+export type { ParcelRef };
 export interface TaxSource { agency: 'tax'; retrievedAt: string; reference: string }
 
 /** One obligation of the standard contract tax.obligations v1. */
@@ -154,7 +155,6 @@ const checkToken = nativeShape<NativeToken>('tax', {
 });
 
 const toParcel = (p: NativeParcel): ParcelRef => ({ communeCode: p.ma_xa, mapSheet: p.to_ban_do, parcelNumber: p.thua_so });
-const sameParcel = (a: ParcelRef, b: ParcelRef) => a.communeCode === b.communeCode && a.mapSheet === b.mapSheet && a.parcelNumber === b.parcelNumber;
 const dmy = (iso: string) => `${iso.slice(8, 10)}/${iso.slice(5, 7)}/${iso.slice(0, 4)}`;
 
 function toObligation(o: NativeObligation): Obligation {

@@ -6,7 +6,7 @@
  * The first citizens and parcels are fixed (the README's walk-through uses them); the rest are
  * generated from a seeded PRNG, so every run sees the same world.
  */
-import { makePersonalId, withCheckDigit, type Sex } from '../../gateway/domain/index.ts';
+import { makePersonalId, parcelRefOf, sameParcel, withCheckDigit, type ParcelRef, type Sex } from '../../gateway/domain/index.ts';
 import { seededRandom } from '../shared/seeded-random.ts';
 
 export interface WorldAddress { street: string; commune: string; district: string; province: string }
@@ -26,7 +26,7 @@ export interface WorldCitizen {
   motherId?: string;
   spouseId?: string;
 }
-export interface WorldParcelRef { communeCode: string; mapSheet: number; parcelNumber: number }
+export type WorldParcelRef = ParcelRef;
 export interface WorldParcel extends WorldParcelRef {
   address: WorldAddress;
   area: number;
@@ -170,7 +170,7 @@ function buildWorld(): World {
     parcels.push(parcel);
     return parcel;
   };
-  const ref = (p: WorldParcel): WorldParcelRef => ({ communeCode: p.communeCode, mapSheet: p.mapSheet, parcelNumber: p.parcelNumber });
+  const ref = parcelRefOf;
   const addObligation = (p: WorldParcel, owner: WorldCitizen, kind: ObligationKind, amount: number, paid: boolean, year = 2025) => {
     const due = isoDate(year, int(1, 12), int(1, 28));
     obligations.push({
@@ -242,5 +242,4 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-export const sameParcel = (a: WorldParcelRef, b: WorldParcelRef) =>
-  a.communeCode === b.communeCode && a.mapSheet === b.mapSheet && a.parcelNumber === b.parcelNumber;
+export { sameParcel };

@@ -60,20 +60,6 @@ const COLUMN_TYPES: Record<(typeof ENTRY_COLUMNS)[number], string> = {
 /** What a readiness probe writes: about the size of a batch of entries, and not compressible. */
 const PROBE_PAD = randomBytes(48 * 1024).toString('base64');
 
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/**
- * PostgreSQL text holds no U+0000 and UTF-8 has no lone surrogates, yet both can arrive in client
- * claims. They become U+FFFD before chaining, so the hash covers exactly what is stored and one
- * odd entry cannot fail a whole batch.
- */
-function storable<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(UNSTORABLE, '\ufffd') as T;
-  if (Array.isArray(value)) return value.map(storable) as T;
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T;
-  return value;
-}
-
 /**
  * Runs `fn` in one transaction on a client of its own. While a client is checked out the pool
  * does not listen for its errors, and a connection that drops then (a failover, a proxy restart)
@@ -164,7 +150,8 @@ export async function createPostgresStore({ url, schema, connectTimeoutMs = 3000
     const { rows: [locked] } = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${t('audit_chain_head')} FOR UPDATE`);
     if (!locked) throw new Error('audit chain head row missing');
     const head: ChainHead = { seq: Number(locked.seq), hash: locked.hash };
-    const entries = chainEntries(head, pending.map(storable));
+    // chainEntries makes every text storable (no NUL, no lone surrogate) before hashing it.
+    const entries = chainEntries(head, pending);
     const rows = entries.map(toRow);
     await c.query(insertEntries, ENTRY_COLUMNS.map((col) => rows.map((r) => r[col])));
     const subjectSeqs = entries.flatMap((e) => e.subjects.map((s) => [s, e.seq] as const));

@@ -1,8 +1,9 @@
 import { asGatewayError, GatewayError } from '../errors.ts';
 import { compareNames, type NameMatch } from '../domain/names.ts';
+import { parcelRefOf, type ParcelRef } from '../domain/index.ts';
 import type { AgencyName } from '../config/types.ts';
 import type { IdentityRecord } from '../../adapters/population/index.ts';
-import type { ParcelOwner, ParcelRecord, ParcelRef } from '../../adapters/land/index.ts';
+import type { ParcelOwner, ParcelRecord } from '../../adapters/land/index.ts';
 import type { Registration } from '../../adapters/justice/index.ts';
 import type { ObligationsAnswer } from '../../adapters/tax/index.ts';
 import type { HandlerAnswer, ServiceContext, ServiceHandler } from './types.ts';
@@ -61,7 +62,7 @@ export const landTitleVerification: ServiceHandler<TitleRequest, VerificationRes
     if (!land.ok) return withheldBy(ctx, { verdict: 'incomplete', reasons: ['incomplete'], failedSources: [{ agency: 'land', code: land.code }], checkedAt, fieldGroups: unavailableGroups() });
     const parcel = land.answer.parcels[0];
     if (!parcel) throw new GatewayError('SUBJECT_NOT_FOUND', 'the land registry holds no such parcel');
-    const ref: ParcelRef = { communeCode: parcel.communeCode, mapSheet: parcel.mapSheet, parcelNumber: parcel.parcelNumber };
+    const ref = parcelRefOf(parcel);
     const { adapters, trace } = ctx;
     const [identities, registrations, obligations] = await Promise.all([
       Promise.all(parcel.owners.map((o) => gather(ctx, 'population.identity', () => adapters.population.getIdentity(o.personalId, trace)))),
@@ -118,7 +119,7 @@ function verdictOf(ctx: ServiceContext, ev: Evidence, checkedAt: string): Handle
   const full: VerificationResponse = {
     verdict: reasons[0]!, reasons, failedSources, checkedAt,
     fieldGroups: { parcel: 'released', certificate: 'released', owners: 'released', registrations: ev.registrations.ok ? 'released' : 'unavailable', obligations: ev.obligations.ok ? 'released' : 'unavailable' },
-    parcel: { communeCode: p.communeCode, mapSheet: p.mapSheet, parcelNumber: p.parcelNumber, address: p.address, area: p.area, landUse: p.landUse, term: p.term, certificate: p.certificate, source: ev.landSource },
+    parcel: { ...parcelRefOf(p), address: p.address, area: p.area, landUse: p.landUse, term: p.term, certificate: p.certificate, source: ev.landSource },
     owners,
     ...(ev.registrations.ok ? { registrations: registrationsEvidence(ev.registrations.answer) } : {}),
     ...(ev.obligations.ok ? { obligations: obligationsEvidence(ev.obligations.answer) } : {}),
