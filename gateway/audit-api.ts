@@ -5,6 +5,7 @@ import type { AuditEntry, AuditFilter, AuditLog } from './audit/index.ts';
 import type { AuditPage } from './audit/store.ts';
 import { auditFilter, invalidParameter, parseAuditQuery, type QueryEndpoint, type QueryValues } from './audit-query.ts';
 import type { Operation, StreamedBody } from './pipeline/index.ts';
+import { RECORD_NAMES } from './audit/record.ts';
 import type { Logger } from './logger.ts';
 
 /** A page of entries; a cursor the store cannot read is the caller's mistake, named as such. */
@@ -63,11 +64,8 @@ export const checkpointsOperation = (req: Request, audit: AuditLog): Operation =
 
 export type ExportFormat = QueryValues<'export'>['format'];
 
-/** The audit record's members (DESIGN.md §5), in the order exports write them. */
-export const EXPORT_COLUMNS = [
-  'seq', 'id', 'time', 'client', 'userId', 'purpose', 'caseId', 'service', 'version', 'subjects', 'fields', 'outcome',
-  'status', 'errorCode', 'upstreams', 'latencyMs', 'requestSha256', 'responseSha256', 'prevHash', 'hash',
-] as const satisfies readonly (keyof AuditEntry)[];
+/** The audit record's members, in the order exports write them. */
+export const EXPORT_COLUMNS = RECORD_NAMES;
 
 /**
  * RFC 4180 cell: arrays and objects as JSON text, null as empty, quoted when needed. No raw control,

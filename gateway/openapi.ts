@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CONTRACTS_DIR, type Contract } from './contracts.ts';
 import { catalogue, type ErrorCode } from './errors.ts';
 import { AUDIT_QUERIES, FILTER_NAMES, type ParamSpec, type QueryEndpoint } from './audit-query.ts';
+import { recordSchema } from './audit/record.ts';
 
 /**
  * The OpenAPI 3.1 document of the wire interface (DESIGN.md §3), built from the contracts so it
@@ -279,19 +280,7 @@ function gatewaySchemas(): Json {
         latencyMs: { type: 'integer' }, reference: nullableStr,
       },
     },
-    AuditEntry: {
-      type: 'object',
-      description: 'One hash-chained audit record (DESIGN.md §5). `hash` = SHA-256 (hex) of the RFC 8785 canonical JSON of the entry without `hash`; subjects are HMAC-SHA-256 pseudonyms.',
-      required: ['seq', 'id', 'time', 'client', 'service', 'outcome', 'status', 'prevHash', 'hash'],
-      properties: {
-        seq: { type: 'integer', minimum: 1 }, id: { type: 'string', format: 'uuid' }, time: { type: 'string', format: 'date-time' },
-        client: str, userId: nullableStr, purpose: nullableStr, caseId: nullableStr, service: str, version: { type: ['integer', 'null'] },
-        subjects: { type: 'array', items: str }, fields: { type: 'array', items: str },
-        outcome: { enum: ['released', 'denied', 'failed'] }, status: { type: 'integer' }, errorCode: nullableStr,
-        upstreams: { type: 'array', items: schemaRef('UpstreamCall') }, latencyMs: { type: 'integer' },
-        requestSha256: str, responseSha256: nullableStr, prevHash: str, hash: str,
-      },
-    },
+    AuditEntry: recordSchema('One hash-chained audit record. `hash` = SHA-256 (hex) of the RFC 8785 canonical JSON of the entry without `hash`; subjects are HMAC-SHA-256 pseudonyms.'),
     AuditPage: {
       type: 'object', required: ['entries', 'nextCursor'],
       properties: { entries: { type: 'array', items: schemaRef('AuditEntry') }, nextCursor: { ...nullableStr, description: 'Pass as `cursor` for the next (older) page; null at the end.' } },

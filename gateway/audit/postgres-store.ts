@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { chainEntries, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
 import { whereClause } from './sqlite-store.ts';
+import { postgresType, RECORD_MEMBERS } from './record.ts';
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint } from './store.ts';
 
 export interface PostgresStoreOptions {
@@ -50,12 +51,6 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_write_probe (id integer PRIMARY KEY CHECK (id = 1), written_at text NOT NULL, pad text NOT NULL);`,
 ];
 
-/** Postgres array types for UNNEST, in ENTRY_COLUMNS order. */
-const COLUMN_TYPES: Record<(typeof ENTRY_COLUMNS)[number], string> = {
-  seq: 'bigint', id: 'text', time: 'text', client: 'text', user_id: 'text', purpose: 'text', case_id: 'text', service: 'text',
-  version: 'integer', subjects: 'text', fields: 'text', outcome: 'text', status: 'integer', error_code: 'text', upstreams: 'text',
-  latency_ms: 'integer', request_sha256: 'text', response_sha256: 'text', prev_hash: 'text', hash: 'text',
-};
 
 /** What a readiness probe writes: about the size of a batch of entries, and not compressible. */
 const PROBE_PAD = randomBytes(48 * 1024).toString('base64');
@@ -143,7 +138,7 @@ export async function createPostgresStore({ url, schema, connectTimeoutMs = 3000
 
   const t = (table: string) => `"${schema}".${table}`;
   const insertEntries = `INSERT INTO ${t('audit_entries')} (${ENTRY_COLUMNS.join(', ')})
-    SELECT * FROM unnest(${ENTRY_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})`;
+    SELECT * FROM unnest(${RECORD_MEMBERS.map((m, i) => `$${i + 1}::${postgresType(m)}[]`).join(', ')})`;
   const insertSubjects = `INSERT INTO ${t('audit_subjects')} (subject, seq) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`;
 
   const appendChained = async (c: PoolClient, pending: readonly PendingEntry[]) => {

@@ -7,14 +7,10 @@ import { chainEntries, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint, type EntryRow } from './store.ts';
 import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
 import { prepareWrites } from './sqlite-writes.mjs';
+import { RECORD_MEMBERS, SQLITE_ENTRIES_TABLE } from './record.ts';
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS audit_entries (
-  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time TEXT NOT NULL, client TEXT NOT NULL, user_id TEXT,
-  purpose TEXT, case_id TEXT, service TEXT NOT NULL, version INTEGER, subjects TEXT NOT NULL, fields TEXT NOT NULL,
-  outcome TEXT NOT NULL, status INTEGER NOT NULL, error_code TEXT, upstreams TEXT NOT NULL, latency_ms INTEGER NOT NULL,
-  request_sha256 TEXT NOT NULL, response_sha256 TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
+${SQLITE_ENTRIES_TABLE}
 CREATE TABLE IF NOT EXISTS audit_subjects (subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_by_client ON audit_entries (client, seq);
 CREATE INDEX IF NOT EXISTS audit_by_service ON audit_entries (service, seq);
@@ -53,13 +49,10 @@ const BAD = `'\\'`;
 const text = (c: string) => `iif(typeof(${c}) = 'text', '"' || ${c} || '"', iif(${c} IS NULL, 'null', ${BAD}))`;
 const integer = (c: string) => `iif(typeof(${c}) = 'integer', ${c}, iif(${c} IS NULL, 'null', ${BAD}))`;
 const json = (c: string) => `iif(typeof(${c}) = 'text', ${c}, ${BAD})`;
-const CANONICAL: [string, string][] = [
-  ['caseId', text('case_id')], ['client', text('client')], ['errorCode', text('error_code')], ['fields', json('fields')], ['id', text('id')],
-  ['latencyMs', integer('latency_ms')], ['outcome', text('outcome')], ['prevHash', text('prev_hash')], ['purpose', text('purpose')],
-  ['requestSha256', text('request_sha256')], ['responseSha256', text('response_sha256')], ['seq', 'seq'], ['service', text('service')],
-  ['status', integer('status')], ['subjects', json('subjects')], ['time', text('time')], ['upstreams', json('upstreams')],
-  ['userId', text('user_id')], ['version', integer('version')],
-];
+// Every member but `hash`, in RFC 8785 member order (names sorted), each as the text its kind takes.
+const CANONICAL: [string, string][] = RECORD_MEMBERS.filter((m) => m.name !== 'hash')
+  .map((m): [string, string] => [m.name, m.name === 'seq' ? 'seq' : { text, integer, json }[m.kind](m.column)])
+  .sort(([a], [b]) => (a < b ? -1 : 1));
 const CHAIN_SQL = `SELECT seq, prev_hash, hash, printf('{${CANONICAL.map(([k]) => `"${k}":%s`).join(',')}}', ${CANONICAL.map(([, e]) => e).join(', ')})
   FROM audit_entries WHERE seq BETWEEN ? AND ? ORDER BY seq`;
 

@@ -1,5 +1,6 @@
 import type { SegmentWalk } from './verify.ts';
-import { upstreamsJson, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from './entry.ts';
+import { canonicalJson, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from './entry.ts';
+import { RECORD_COLUMNS, RECORD_MEMBERS } from './record.ts';
 
 /** A signed statement of the chain's head: `{seq, hash, time}` as a compact JWS. */
 export interface Checkpoint { seq: number; hash: string; time: string; jws: string }
@@ -42,36 +43,32 @@ export interface AuditStore {
   close(): Promise<void>;
 }
 
-export const ENTRY_COLUMNS = [
-  'seq', 'id', 'time', 'client', 'user_id', 'purpose', 'case_id', 'service', 'version', 'subjects', 'fields',
-  'outcome', 'status', 'error_code', 'upstreams', 'latency_ms', 'request_sha256', 'response_sha256', 'prev_hash', 'hash',
-] as const;
+/** The stores' columns, in record order (record.ts). */
+export const ENTRY_COLUMNS: readonly string[] = RECORD_COLUMNS;
 
-export type EntryRow = Record<(typeof ENTRY_COLUMNS)[number], string | number | null>;
+export type EntryRow = Record<string, string | number | null>;
 
 /** An entry as a row of columns; arrays as their RFC 8785 JSON text, so a verifier can splice them unparsed. */
 export function toRow(e: AuditEntry): EntryRow {
-  return {
-    seq: e.seq, id: e.id, time: e.time, client: e.client, user_id: e.userId, purpose: e.purpose, case_id: e.caseId,
-    service: e.service, version: e.version, subjects: JSON.stringify(e.subjects), fields: JSON.stringify(e.fields),
-    outcome: e.outcome, status: e.status, error_code: e.errorCode, upstreams: upstreamsJson(e.upstreams),
-    latency_ms: e.latencyMs, request_sha256: e.requestSha256, response_sha256: e.responseSha256, prev_hash: e.prevHash, hash: e.hash,
-  };
+  const row: EntryRow = {};
+  for (const m of RECORD_MEMBERS) {
+    const v = e[m.name];
+    row[m.column] = m.kind === 'json' ? canonicalJson(v) : (v as string | number | null) ?? null;
+  }
+  return row;
 }
 
 /** A row back to an entry, exactly as stored: the verifier recomputes the hash from what is there. */
 export function fromRow(r: Record<string, unknown>): AuditEntry {
-  const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
-  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    seq: Number(r.seq), id: r.id as string, time: r.time instanceof Date ? r.time.toISOString() : (r.time as string),
-    client: r.client as string, userId: (r.user_id as string) ?? null, purpose: (r.purpose as string) ?? null,
-    caseId: (r.case_id as string) ?? null, service: r.service as string, version: num(r.version),
-    subjects: json(r.subjects), fields: json(r.fields), outcome: r.outcome as Outcome, status: Number(r.status),
-    errorCode: (r.error_code as string) ?? null, upstreams: json(r.upstreams), latencyMs: Number(r.latency_ms),
-    requestSha256: r.request_sha256 as string, responseSha256: (r.response_sha256 as string) ?? null,
-    prevHash: r.prev_hash as string, hash: r.hash as string,
-  };
+  const e: Record<string, unknown> = {};
+  for (const m of RECORD_MEMBERS) {
+    const v = r[m.column];
+    if (m.kind === 'json') e[m.name] = typeof v === 'string' ? JSON.parse(v) : v;
+    else if (v === null || v === undefined) e[m.name] = null;
+    else if (m.kind === 'integer') e[m.name] = Number(v);
+    else e[m.name] = v instanceof Date ? v.toISOString() : v;
+  }
+  return e as unknown as AuditEntry;
 }
 
 /** Cursor = the last seq of the previous page (newest-first order), opaque to clients. */
