@@ -1,53 +1,54 @@
 import type { Server } from 'node:http';
 import type { Express } from 'express';
-import type { AgencyName, GatewayConfig } from '../gateway/config/types.ts';
+import type { GatewayConfig } from '../gateway/config/types.ts';
 import type { UpstreamObserver, BreakerState } from './shared/upstream-client.ts';
 import type { SimulatorFaults } from './shared/simulator-faults.ts';
-import { createPopulationAdapter, createPopulationSimulator, type PopulationAdapter } from './population/index.ts';
-import { createLandAdapter, createLandSimulator, type LandAdapter } from './land/index.ts';
-import { createJusticeAdapter, createJusticeSimulator, type JusticeAdapter } from './justice/index.ts';
-import { createTaxAdapter, createTaxSimulator, TAX_DEMO_CREDENTIALS, type TaxAdapter } from './tax/index.ts';
+import { defineAgency, type AdapterHealth, type AgencyPlugin } from './agency.ts';
+import { populationAgency, createPopulationAdapter, createPopulationSimulator, type PopulationAdapter } from './population/index.ts';
+import { landAgency, type LandAdapter } from './land/index.ts';
+import { justiceAgency, type JusticeAdapter } from './justice/index.ts';
+import { taxAgency, type TaxAdapter } from './tax/index.ts';
 
-/** Every agency system behind its adapter, as the gateway's handlers see them. */
+export type { PopulationAdapter, BreakerState, UpstreamObserver, SimulatorFaults, AdapterHealth, AgencyPlugin };
+export { createPopulationAdapter, createPopulationSimulator, defineAgency };
+
+/** The agencies this gateway knows, in order; the one list every other list of agencies derives from. */
+const registry = new Map<string, AgencyPlugin>([populationAgency, landAgency, taxAgency, justiceAgency].map((p) => [p.name, p as AgencyPlugin]));
+
+const AGENCY_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/**
+ * Adds an agency system (a plug-in from its own folder); call before the config is parsed. Its
+ * name becomes `upstreams.<name>` and `simulators.<name>` in config, `UPSTREAM_<NAME>_URL` in
+ * the environment, and `adapters.<name>` for handlers.
+ */
+export function registerAgency(plugin: AgencyPlugin): void {
+  if (!AGENCY_NAME.test(plugin.name)) throw new Error(`agency name "${plugin.name}" must match ${AGENCY_NAME}`);
+  if (registry.has(plugin.name) && registry.get(plugin.name) !== plugin) throw new Error(`agency ${plugin.name} is already registered`);
+  registry.set(plugin.name, plugin);
+}
+
+/** Every registered agency, in registration order. */
+export const agencies = (): AgencyPlugin[] => [...registry.values()];
+export const agencyNames = (): string[] => [...registry.keys()];
+/** A registered agency by name, or undefined. */
+export const agencyNamed = (name: string): AgencyPlugin | undefined => registry.get(name);
+
+/** Every agency system behind its adapter, as the gateway's handlers see them: the built-in four typed, plug-ins by name. */
 export interface Adapters {
   population: PopulationAdapter;
   land: LandAdapter;
   justice: JusticeAdapter;
   tax: TaxAdapter;
+  [agency: string]: AdapterHealth;
 }
-
-/** What every adapter has besides its operations. */
-export interface AdapterHealth {
-  readonly name: string;
-  health(): Promise<{ up: boolean; breaker: BreakerState }>;
-  breakerState(): BreakerState;
-}
-
-export type { PopulationAdapter, BreakerState, UpstreamObserver, SimulatorFaults };
-export { createPopulationAdapter, createPopulationSimulator };
-
-/** Each agency's simulator factory (an express app speaking that agency's native protocol). */
-export const simulatorFactories: Partial<Record<AgencyName, (faults: SimulatorFaults) => Express>> = {
-  population: createPopulationSimulator,
-  land: createLandSimulator,
-  justice: createJusticeSimulator,
-  tax: createTaxSimulator,
-};
 
 /** Builds every adapter from config and the upstream URLs (configured, or the embedded simulators'). */
-export function createAdapters(cfg: GatewayConfig, urls: Record<AgencyName, string>, observer?: UpstreamObserver): Adapters {
-  return {
-    population: createPopulationAdapter({ baseUrl: urls.population, resilience: cfg.upstreams.population.resilience, observer }),
-    land: createLandAdapter({ baseUrl: urls.land, resilience: cfg.upstreams.land.resilience, observer }),
-    justice: createJusticeAdapter({ baseUrl: urls.justice, resilience: cfg.upstreams.justice.resilience, observer }),
-    tax: createTaxAdapter({
-      baseUrl: urls.tax, resilience: cfg.upstreams.tax.resilience, observer,
-      clientId: cfg.upstreams.tax.clientId ?? TAX_DEMO_CREDENTIALS.clientId, clientSecret: cfg.upstreams.tax.clientSecret ?? TAX_DEMO_CREDENTIALS.clientSecret,
-    }),
-  };
+export function createAdapters(cfg: GatewayConfig, urls: Record<string, string>, observer?: UpstreamObserver): Adapters {
+  return Object.fromEntries(agencies().map((p) => [p.name, p.createAdapter({ baseUrl: urls[p.name]!, upstream: cfg.upstreams[p.name]!, observer })])) as Adapters;
 }
 
-export const adapterList = (adapters: Adapters): AdapterHealth[] => Object.values(adapters) as AdapterHealth[];
+export const adapterList = (adapters: Adapters): AdapterHealth[] => Object.values(adapters);
 
 /** Starts an express app on a loopback port; resolves with its URL and a closer. */
 export function listenOnLoopback(app: Express, port = 0): Promise<{ url: string; server: Server; close: () => Promise<void> }> {

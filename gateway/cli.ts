@@ -4,7 +4,7 @@
  * gateway token --key FILE [--service ID] [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE] [--iss ID] [--aud ID] [--lifetime S]
  * gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
  * gateway audit verify [--config FILE]
- * gateway simulate <population|land|tax|justice> [--port N] [--host H]
+ * gateway simulate <agency> [--port N] [--host H]
  * gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
  */
 import { createReadStream, readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ const USAGE = `usage:
                                                 mint a client assertion for one request
   gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
                                                 mint a citizen consent with the demo identity provider
-  gateway simulate <population|land|tax|justice> [--port N] [--host H]
+  gateway simulate <agency> [--port N] [--host H]
                                                 run one agency simulator alone (SIMULATOR_<AGENCY>_LATENCY_MS,
                                                 _FAILURE_RATE, _FAULT_MODE stage latency and faults)
   gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
@@ -195,8 +195,6 @@ async function verifyExport(values: { export?: string; checkpoint?: string; chec
   printReport(report, ' (offline, from the export)');
 }
 
-/** Default ports of the standalone simulators (the docker stack's upstream URLs use them). */
-const SIMULATOR_PORTS = { population: 9101, land: 9102, tax: 9103, justice: 9104 } as const;
 
 /** A number from the environment within bounds; a bad value stops the start, naming the variable. */
 function envNumber(name: string, max: number): number | undefined {
@@ -213,11 +211,12 @@ function envNumber(name: string, max: number): number | undefined {
  */
 async function simulate(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } } });
-  const { simulatorFactories } = await import('../adapters/index.ts');
-  const agency = positionals[0] as keyof typeof SIMULATOR_PORTS;
-  const factory = Object.hasOwn(SIMULATOR_PORTS, agency ?? '') ? simulatorFactories[agency] : undefined;
-  if (!factory || positionals.length !== 1) throw new UsageError(`simulate takes one agency: ${Object.keys(simulatorFactories).join(', ')}`);
-  const port = values.port === undefined ? SIMULATOR_PORTS[agency] : Number(values.port);
+  const { agencyNamed, agencyNames } = await import('../adapters/index.ts');
+  const agency = positionals[0] ?? '';
+  const plugin = agencyNamed(agency);
+  if (!plugin || positionals.length !== 1) throw new UsageError(`simulate takes one agency: ${agencyNames().join(', ')}`);
+  // Each agency's default port (the docker stack's upstream URLs use them) comes with its plug-in.
+  const port = values.port === undefined ? plugin.simulatorPort : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0 to 65535');
   const env = `SIMULATOR_${agency.toUpperCase()}_`;
   const faultMode = process.env[`${env}FAULT_MODE`] || undefined;
@@ -229,7 +228,7 @@ async function simulate(args: string[]) {
   app.disable('x-powered-by');
   // One health path for every simulator (container healthchecks), outside the faulted routes.
   app.get('/_simulator/healthz', (_req, res) => { res.json({ status: 'ok', agency }); });
-  app.use(factory(faults));
+  app.use(plugin.createSimulator(faults));
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const s = app.listen(port, values.host!, () => resolve(s));
     s.once('error', reject);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { isPersonalId, isTaxCode } from './domain/index.ts';
+import { agencyNames } from '../adapters/index.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -40,17 +41,24 @@ export function contractAjv(): Ajv2020 {
   const ajv = addFormats(new Ajv2020({ allErrors: false, strict: false }));
   ajv.addFormat('vn-personal-id', { type: 'string', validate: isPersonalId });
   ajv.addFormat('vn-tax-code', { type: 'string', validate: isTaxCode });
-  ajv.addSchema(JSON.parse(readFileSync(join(CONTRACTS_DIR, '_common', 'definitions.schema.json'), 'utf8')));
+  ajv.addSchema(commonDefinitions());
   return ajv;
+}
+
+/** The contracts' shared definitions, the enum of registered agencies filled in (adapters/index.ts). */
+export function commonDefinitions(): Record<string, any> {
+  const definitions = JSON.parse(readFileSync(join(CONTRACTS_DIR, '_common', 'definitions.schema.json'), 'utf8'));
+  definitions.$defs.agency.enum = agencyNames();
+  return definitions;
 }
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 
-/** Loads every `contracts/<service>/v<major>/` folder. */
-export function loadContracts(dir = CONTRACTS_DIR): Map<string, Contract> {
+/** Loads every `<service>/v<major>/` folder of `dirs` (contracts/, and plug-ins' own folders). */
+export function loadContracts(dirs: readonly string[] = [CONTRACTS_DIR]): Map<string, Contract> {
   const ajv = contractAjv();
   const contracts = new Map<string, Contract>();
-  for (const service of readdirSync(dir)) {
+  for (const dir of dirs) for (const service of readdirSync(dir)) {
     if (service.startsWith('_')) continue;
     for (const v of readdirSync(join(dir, service))) {
       const folder = join(dir, service, v);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONTRACTS_DIR, type Contract } from './contracts.ts';
+import { commonDefinitions, CONTRACTS_DIR, type Contract } from './contracts.ts';
 import { catalogue, type ErrorCode } from './errors.ts';
 import { AUDIT_QUERIES, FILTER_NAMES, type ParamSpec, type QueryEndpoint } from './audit-query.ts';
 import { recordSchema } from './audit/record.ts';
@@ -45,9 +45,6 @@ interface Placement {
 const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const contractPrefix = (c: Contract, kind: 'request' | 'response') => `${c.meta.service}.v${c.meta.version}.${kind}`;
 
-function readCommonDefinitions(): Json {
-  return JSON.parse(readFileSync(join(CONTRACTS_DIR, '_common', 'definitions.schema.json'), 'utf8')) as Json;
-}
 
 function packageVersion(): string {
   try {
@@ -469,7 +466,7 @@ export function buildOpenApi(contracts: Map<string, Contract>, options: OpenApiO
       parameters: sharedParameters(),
       headers: sharedHeaders(),
       responses: problemResponses(),
-      schemas: mergeSchemas(gatewaySchemas(), contractComponents(ordered, options.commonDefinitions ?? readCommonDefinitions())),
+      schemas: mergeSchemas(gatewaySchemas(), contractComponents(ordered, options.commonDefinitions ?? commonDefinitions())),
     },
   };
 }

@@ -1,8 +1,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Express } from 'express';
-import { createAdapters, adapterList, listenOnLoopback, simulatorFactories, type Adapters } from '../adapters/index.ts';
-import { AGENCIES, type AgencyName, type GatewayConfig } from './config/types.ts';
+import { agencies, agencyNames, createAdapters, adapterList, listenOnLoopback, type Adapters } from '../adapters/index.ts';
+import type { AgencyName, GatewayConfig } from './config/types.ts';
 import { contractKey, loadContracts, type Contract } from './contracts.ts';
 import { keyPairFromJwk, loadOrCreatePrivateJwk } from './keys.ts';
 import { createSigner, type Signer } from './signing.ts';
@@ -15,7 +15,7 @@ import { createAuthenticator } from './pipeline/authenticate.ts';
 import { createAuthorizer } from './pipeline/authorize.ts';
 import { createConsentVerifier } from './pipeline/consent.ts';
 import { createPipeline, type Operation } from './pipeline/index.ts';
-import { handlers, serviceOperation } from './services/index.ts';
+import { contractDirs, handlers, serviceOperation } from './services/index.ts';
 import { createRequestListener } from './routes.ts';
 import { answerClientError } from './http.ts';
 import type { DestinationStream } from 'pino';
@@ -53,16 +53,14 @@ export interface Gateway {
 async function startSimulators(cfg: GatewayConfig) {
   const urls = {} as Record<AgencyName, string>;
   const closers: (() => Promise<void>)[] = [];
-  for (const agency of AGENCIES) {
-    const configured = cfg.upstreams[agency]?.url;
+  for (const agency of agencies()) {
+    const configured = cfg.upstreams[agency.name]?.url;
     if (configured) {
-      urls[agency] = configured.replace(/\/$/, '');
+      urls[agency.name] = configured.replace(/\/$/, '');
       continue;
     }
-    const factory = simulatorFactories[agency];
-    if (!factory) continue;
-    const { url, close } = await listenOnLoopback(factory({ ...cfg.simulators[agency] }));
-    urls[agency] = url;
+    const { url, close } = await listenOnLoopback(agency.createSimulator({ ...cfg.simulators[agency.name] }));
+    urls[agency.name] = url;
     closers.push(close);
   }
   return { urls, close: () => Promise.all(closers.map((c) => c())).then(() => undefined) };
@@ -103,7 +101,7 @@ function drainingClose(server: Server): () => Promise<void> {
 export async function createGateway(cfg: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = createLogger(cfg.logLevel, options.logDestination).child({ instance: cfg.instanceId });
   const metrics = createMetrics();
-  metrics.initAgencies(AGENCIES);
+  metrics.initAgencies(agencyNames());
   const keyFile = cfg.signing.privateJwkFile ?? join(cfg.dataDir, 'keys', 'gateway.private.jwk.json');
   const signer = createSigner(await keyPairFromJwk(await loadOrCreatePrivateJwk(keyFile, cfg.signing.alg)));
   const store = options.auditStore ?? (await openStore(cfg));
@@ -118,7 +116,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
   const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
-  const contracts = loadContracts();
+  const contracts = loadContracts(contractDirs());
   const contractOf = (service: string, version = 1) => contracts.get(contractKey(service, version));
   const verifyConsent = createConsentVerifier(cfg, options.now);
   const authorizer = createAuthorizer(cfg);

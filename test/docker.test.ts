@@ -13,7 +13,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import type { JWK } from 'jose';
-import { AGENCIES, ConfigError, parseConfig } from '../gateway/config/index.ts';
+import { ConfigError, parseConfig } from '../gateway/config/index.ts';
+import { agencyNames } from '../adapters/index.ts';
+
+const AGENCIES = agencyNames();
 import { grantableServices } from '../gateway/services/index.ts';
 import { publicPart } from '../gateway/keys.ts';
 import { ensureBuilt } from './bench/processes.ts';

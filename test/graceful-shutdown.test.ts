@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import express from 'express';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listenOnLoopback, simulatorFactories } from '../adapters/index.ts';
+import { agencyNamed, listenOnLoopback } from '../adapters/index.ts';
 import { world } from '../adapters/world/index.ts';
 import { createSqliteStore, verifyChain, type AuditEntry } from '../gateway/audit/index.ts';
 import { keyPairFromJwk, loadOrCreatePrivateJwk } from '../gateway/keys.ts';
@@ -40,7 +40,7 @@ async function gatedPopulationUpstream() {
     await opened;
     next();
   });
-  app.use(simulatorFactories.population!({}));
+  app.use(agencyNamed('population')!.createSimulator({}));
   const { url, close } = await listenOnLoopback(app);
   return {
     url, close, release,

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { world } from '../adapters/world/index.ts';
 import { createPopulationSimulator, listenOnLoopback } from '../adapters/index.ts';
-import { AGENCIES } from '../gateway/config/index.ts';
+import { agencyNames } from '../adapters/index.ts';
+
+const AGENCIES = agencyNames();
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
 
 interface Sample { name: string; labels: Record<string, string>; value: number }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listenOnLoopback, simulatorFactories } from '../adapters/index.ts';
+import { agencyNamed, listenOnLoopback } from '../adapters/index.ts';
 import { world } from '../adapters/world/index.ts';
 import type { AgencyName } from '../gateway/config/types.ts';
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
@@ -45,7 +45,7 @@ async function withDeadUpstream(agencies: AgencyName[], run: (g: TestGateway) =>
  * upstream that answers "successfully" with something the gateway must not rely on.
  */
 async function tamperedUpstream(agency: AgencyName, tamper: (path: string, status: number, body: any) => { status: number; body: unknown }) {
-  const simulator = await listenOnLoopback(simulatorFactories[agency]!({}));
+  const simulator = await listenOnLoopback(agencyNamed(agency)!.createSimulator({}));
   const proxy = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);

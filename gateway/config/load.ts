@@ -3,7 +3,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import YAML from 'yaml';
 import { configSchema } from './schema.ts';
-import { AGENCIES, type GatewayConfig } from './types.ts';
+import type { GatewayConfig } from './types.ts';
+import { agencyNames } from '../../adapters/index.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -16,7 +17,13 @@ export class ConfigError extends Error {
 }
 
 const ajv = addFormats(new Ajv2020({ allErrors: true, useDefaults: true, strict: false }));
-const validateSchema = ajv.compile(configSchema);
+/** The schema compiled for the agencies registered (compiled again only when an agency is added). */
+let compiled: { agencies: string; validate: ReturnType<typeof ajv.compile> } | null = null;
+function schemaValidator() {
+  const names = agencyNames().join(',');
+  if (compiled?.agencies !== names) compiled = { agencies: names, validate: ajv.compile(configSchema()) };
+  return compiled.validate;
+}
 
 /** Replaces `${NAME}` in every string with the environment variable; a missing one is an error at its path. */
 function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
@@ -42,7 +49,7 @@ function applyEnvOverrides(raw: Record<string, any>, env: NodeJS.ProcessEnv): vo
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.AUDIT_POSTGRES_URL) Object.assign((raw.audit ??= {}), { store: 'postgres', postgresUrl: env.AUDIT_POSTGRES_URL });
   if (env.REDIS_URL) raw.redis = { ...(raw.redis ?? {}), url: env.REDIS_URL };
-  for (const agency of AGENCIES) {
+  for (const agency of agencyNames()) {
     const key = agency.toUpperCase();
     const url = env[`UPSTREAM_${key}_URL`];
     if (url) ((raw.upstreams ??= {})[agency] ??= {}).url = url;
@@ -90,6 +97,7 @@ export function parseConfig(raw: unknown, options: { env?: NodeJS.ProcessEnv; kn
   const substituted = substituteEnv(structuredClone(raw), env, '') as Record<string, any>;
   if (!substituted || typeof substituted !== 'object' || Array.isArray(substituted)) throw new ConfigError('/: config must be an object');
   applyEnvOverrides(substituted, env);
+  const validateSchema = schemaValidator();
   if (!validateSchema(substituted)) {
     const e = validateSchema.errors![0]!;
     const where = e.instancePath || '/';

@@ -3,6 +3,8 @@
  * Operators write it as JSON or YAML; `${NAME}` in a string is replaced by the environment
  * variable NAME, so secrets need not sit in the file.
  */
+import { agencies, type AgencyPlugin } from '../../adapters/index.ts';
+
 const jwks = {
   type: 'object',
   required: ['keys'],
@@ -47,7 +49,12 @@ const upstream = (extra: Record<string, unknown> = {}) => ({
   },
 });
 
-export const configSchema = {
+/**
+ * The schema for the agencies registered now (`adapters/index.ts`): each gets `upstreams.<name>`
+ * (url, resilience and its own options) and `simulators.<name>`.
+ */
+export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upstreamOptions'>[] = agencies()) {
+  return {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'urn:gateway:config',
   type: 'object',
@@ -154,17 +161,12 @@ export const configSchema = {
     },
     upstreams: {
       type: 'object', additionalProperties: false, default: {},
-      properties: {
-        population: upstream(),
-        land: upstream(),
-        tax: upstream({ clientId: { type: 'string' }, clientSecret: { type: 'string' } }),
-        justice: upstream(),
-      },
+      properties: Object.fromEntries(plugins.map((p) => [p.name, upstream(p.upstreamOptions)])),
     },
     simulators: {
       type: 'object', additionalProperties: false, default: {},
       description: 'embedded agency simulators, started for every upstream without a url',
-      properties: Object.fromEntries(['population', 'land', 'tax', 'justice'].map((a) => [a, {
+      properties: Object.fromEntries(plugins.map((p) => [p.name, {
         type: 'object', additionalProperties: false, default: {},
         properties: {
           latencyMs: { type: 'integer', minimum: 0, default: 0 },
@@ -216,3 +218,4 @@ export const configSchema = {
     },
   },
 } as const;
+}

@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 
-export type AgencyName = 'population' | 'land' | 'tax' | 'justice';
-export const AGENCIES: readonly AgencyName[] = ['population', 'land', 'tax', 'justice'];
+/** An agency's name, as its plug-in registers it (adapters/index.ts). */
+export type AgencyName = string;
 
 export interface ResilienceConfig {
   timeoutMs: number;
@@ -15,7 +15,8 @@ export interface ResilienceConfig {
   /** Default 8 MiB. */
   maxResponseBytes?: number;
 }
-export interface UpstreamConfig { url?: string; resilience: ResilienceConfig; clientId?: string; clientSecret?: string }
+/** `upstreams.<agency>`: a URL, resilience, and the options the agency's plug-in declares (the tax authority's credentials). */
+export interface UpstreamConfig { url?: string; resilience: ResilienceConfig; [option: string]: unknown }
 export interface KeySource { jwks?: JSONWebKeySet; jwksUrl?: string }
 export interface ClientConfig { id: string; name: string; keys: KeySource; rateLimitPerMinute: number }
 export interface PurposeConfig { code: string; legalBasis: string; caseIdRequired: boolean; confidentialDays: number }

@@ -1,4 +1,5 @@
 import type { ServiceHandler } from './types.ts';
+import { CONTRACTS_DIR } from '../contracts.ts';
 import { populationIdentity } from './population-identity.ts';
 import { landParcel } from './land-parcel.ts';
 import { justiceSecuredTransactions } from './justice-secured-transactions.ts';
@@ -7,9 +8,26 @@ import { taxLandTransferDeclaration } from './tax-land-transfer-declaration.ts';
 import { portalPrefill } from './portal-prefill.ts';
 import { landTitleVerification } from './land-title-verification.ts';
 
-/** Every data service's handler; its contract lives in contracts/<service>/v<major>/. */
-export const handlers: readonly ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration,
+const registered: ServiceHandler[] = [populationIdentity, landParcel, justiceSecuredTransactions, taxObligations, taxLandTransferDeclaration,
   portalPrefill, landTitleVerification];
+const extraContractDirs: string[] = [];
+
+/** Every data service's handler; its contract lives in contracts/<service>/v<major>/ (or its plug-in's own folder). */
+export const handlers: readonly ServiceHandler[] = registered;
+
+/**
+ * Adds a data service from a plug-in: its handler, and the folder holding its contract as
+ * `<service>/v<major>/{contract,request.schema,response.schema}.json`. Call before the config is
+ * parsed and the gateway created; grants, discovery and OpenAPI then know it like any other.
+ */
+export function registerService(handler: ServiceHandler, options: { contractsDir?: string } = {}): void {
+  if (registered.some((h) => h.service === handler.service && h.version === handler.version)) throw new Error(`service ${handler.service} v${handler.version} is already registered`);
+  registered.push(handler);
+  if (options.contractsDir && !extraContractDirs.includes(options.contractsDir)) extraContractDirs.push(options.contractsDir);
+}
+
+/** Where contracts are read from: the repository's contracts/ and every plug-in's folder. */
+export const contractDirs = (): string[] => [CONTRACTS_DIR, ...extraContractDirs];
 
 export { serviceOperation, type ServiceDeps } from './operation.ts';
 export type { ServiceHandler, ServiceContext, HandlerAnswer } from './types.ts';

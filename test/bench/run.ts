@@ -20,7 +20,7 @@ import { pacedLoad, percentile, type PacedResult } from './paced.ts';
 import { durableWriteFloor, loopbackFloor } from './floor.ts';
 import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnPassThrough, spawnSimulator, type Child } from './processes.ts';
 
-const AGENCIES = ['population', 'land', 'tax', 'justice'] as const;
+const AGENCIES = ['population', 'land', 'tax', 'justice'] as const; // the bench drives the four built-in agencies' shapes
 const CONNECTIONS = 32;
 const THROUGHPUT_REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const WARMUP_REQUESTS = 2_000;

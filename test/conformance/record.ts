@@ -3,14 +3,14 @@
  * conformance suite replays genuine upstream payloads, then varies them.
  */
 import nock from 'nock';
-import { listenOnLoopback, simulatorFactories } from '../../adapters/index.ts';
+import { agencyNamed, listenOnLoopback } from '../../adapters/index.ts';
 import type { AgencyName } from '../../gateway/config/types.ts';
 
 export interface Recorded { method: string; path: string; status: number; response: unknown; headers: Record<string, string> }
 
 /** Runs `call(baseUrl)` against the live simulator of `agency` and returns every HTTP exchange it made. */
 export async function recordExchanges(agency: AgencyName, call: (baseUrl: string) => Promise<unknown>): Promise<Recorded[]> {
-  const sim = await listenOnLoopback(simulatorFactories[agency]!({}));
+  const sim = await listenOnLoopback(agencyNamed(agency)!.createSimulator({}));
   nock.recorder.clear();
   nock.recorder.rec({ output_objects: true, dont_print: true, enable_reqheaders_recording: false });
   try {
