@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Express, type Request } from 'express';
 import { ANY_CLIENT, type Authorizer } from './pipeline/authorize.ts';
 import type { ConsentVerifier } from './pipeline/consent.ts';
-import type { Operation, Pipeline } from './pipeline/index.ts';
+import type { Operation, Pipeline, PipelineDeps } from './pipeline/index.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { contractKey, type Contract } from './contracts.ts';
 import type { AuditLog } from './audit/index.ts';
@@ -22,6 +22,8 @@ import { buildOpenApi } from './openapi.ts';
 export interface RouteDeps {
   cfg: GatewayConfig;
   pipeline: Pipeline;
+  /** What the pipeline was built with; the console builds its own on them, with session authentication. */
+  pipelineDeps: Omit<PipelineDeps, 'authenticate'>;
   operations: Map<string, Operation>;
   contracts: Map<string, Contract>;
   audit: AuditLog;
@@ -164,7 +166,7 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/audit/checkpoints', pipelineGet(pipeline, (req: Request) => () => checkpointsOperation(req, d.audit), 'audit.checkpoints'));
   const now = d.now ?? Date.now;
   app.get('/citizen/access-log', pipelineGet(pipeline, (req: Request) => () => accessLogOperation(req, { cfg, audit: d.audit, verifyConsent: d.verifyConsent, now }), 'citizen.access-log'));
-  app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, shared: d.shared, now }));
+  app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, shared: d.shared, pipeline: d.pipelineDeps, now }));
 
   app.all('/services/:serviceId/:version', (req, res) => sendProblem(req, res, new GatewayError('METHOD_NOT_ALLOWED', 'data services take POST')));
   app.use((req, res) => sendProblem(req, res, new GatewayError('NOT_FOUND', 'no such endpoint')));

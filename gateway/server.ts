@@ -127,15 +127,13 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf, idempotency }));
   }
   const authenticator = createAuthenticator(cfg, shared.replay, options.now);
-  const pipeline = createPipeline({
-    authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody),
-    authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, signer, logger, metrics,
-  });
+  const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, signer, logger, metrics };
+  const pipeline = createPipeline({ ...pipelineDeps, authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody) });
 
   let server: Server | undefined;
   let closeServer: (() => Promise<void>) | undefined;
   const { app, listener } = createRequestListener({
-    cfg, pipeline, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
+    cfg, pipeline, pipelineDeps, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
     publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now,
   });
   const gateway: Gateway = {

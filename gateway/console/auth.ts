@@ -1,6 +1,8 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { ConsoleAccount } from '../config/types.ts';
 import type { FailureLog, SessionStorage } from '../shared-state.ts';
+import { GatewayError } from '../errors.ts';
+import type { Authenticated, Inbound } from '../pipeline/index.ts';
 
 const scryptAsync = (password: string, salt: Buffer, length: number, options: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scrypt(password, salt, length, options, (e, key) => (e ? reject(e) : resolve(key))));
@@ -89,4 +91,25 @@ export class LoginLimiter {
   async fail(key: string): Promise<void> {
     await this.#failures.record(key, this.#windowMs);
   }
+}
+
+/** Console reads' requests a minute per signed-in auditor (the same limiter as client agencies'). */
+const CONSOLE_RATE_PER_MINUTE = 600;
+
+/**
+ * Authenticates a console read by its session cookie, for the request pipeline: the signed-in
+ * auditor is the caller `console:<username>` (the audit record's client), the username its
+ * `user_id`. No session: AUTH_MISSING, logged and counted like any failed authentication.
+ */
+export function sessionAuthenticator(sessions: SessionStore, now: () => number) {
+  return async (inbound: Inbound): Promise<Authenticated> => {
+    const session = await sessions.get(inbound.session);
+    if (!session) throw new GatewayError('AUTH_MISSING', 'sign in to the console');
+    const id = `console:${session.username}`;
+    const t = Math.floor(now() / 1000);
+    return {
+      client: { id, name: session.displayName, keys: {}, rateLimitPerMinute: CONSOLE_RATE_PER_MINUTE },
+      claims: { iss: id, jti: 'console-session', iat: t, exp: Math.floor(session.expiresAt / 1000), user_id: session.username, body_sha256: '' },
+    };
+  };
 }

@@ -1,18 +1,19 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { asGatewayError, GatewayError, problemLanguage, toProblem } from '../errors.ts';
+import { asGatewayError, GatewayError, problemResponse } from '../errors.ts';
 import { entryHash, sha256Hex, type AuditLog, type Outcome, type PendingEntry } from '../audit/index.ts';
 import type { Contract } from '../contracts.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
-import type { StreamedBody } from '../pipeline/index.ts';
-import { errorHandler, sendStream } from '../http.ts';
+import { createPipeline, type Operation, type PipelineDeps, type StreamedBody } from '../pipeline/index.ts';
+import { ANY_CLIENT } from '../pipeline/authorize.ts';
+import { errorHandler, inboundOf, send } from '../http.ts';
 import { exportStream, queryPage } from '../audit-api.ts';
 import { auditFilter, parseAuditQuery } from '../audit-query.ts';
 import { clientName } from '../citizen-api.ts';
 import type { SharedState } from '../shared-state.ts';
-import { LoginLimiter, SessionStore, signIn, type Session } from './auth.ts';
+import { LoginLimiter, SessionStore, sessionAuthenticator, signIn, type Session } from './auth.ts';
 import { activityReport, activityWindow, usageCsv, usageReport } from './reports.ts';
 
 export interface ConsoleDeps {
@@ -22,6 +23,8 @@ export interface ConsoleDeps {
   logger: Logger;
   /** Where sessions and failed sign-ins live (memory, or Redis shared by every instance). */
   shared: Pick<SharedState, 'sessions' | 'signInFailures'>;
+  /** The request pipeline's dependencies; console reads authenticate with their session instead. */
+  pipeline: Omit<PipelineDeps, 'authenticate'>;
   now: () => number;
 }
 
@@ -59,6 +62,7 @@ function cookieValue(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+const EMPTY = new Uint8Array(0);
 const isJson = (req: Request) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
 
 /**
@@ -95,51 +99,38 @@ export function consoleRouter(d: ConsoleDeps): Router {
     };
   }
 
-  function sendProblemBody(req: Request, res: Response, err: GatewayError, requestId: string): void {
-    const body = JSON.stringify(toProblem(err, requestId, problemLanguage(req.headers['accept-language'])));
-    res.status(err.status).set({ 'Content-Type': 'application/problem+json; charset=utf-8', 'X-Request-Id': requestId, ...err.headers }).send(body);
-  }
+  const sendProblemBody = (req: Request, res: Response, err: GatewayError, requestId: string) => send(res, problemResponse(err, requestId, req.headers['accept-language']));
 
-  /** Runs a read as the signed-in auditor: audited whether it answers or is refused; nothing leaves unless its entry committed. */
-  const read = (action: string, prepare: (req: Request) => ConsoleRead) => async (req: Request, res: Response) => {
-    const session = res.locals.session as Session;
-    const started = performance.now();
-    const id = randomUUID();
-    const time = new Date(d.now()).toISOString();
-    let prepared: ConsoleRead | undefined;
-    const record = async (outcome: Outcome, status: number, errorCode: string | null, responseSha256: string | null) => {
-      // Read when recording: looking at one entry learns its subjects only once it is found.
-      const subjects = [...(prepared?.subjects ?? []).map(d.audit.pseudonymize), ...(prepared?.pseudonyms ?? [])];
-      try {
-        await d.audit.record(consoleEntry(session, action, started, { id, time, outcome, status, errorCode, subjects, responseSha256 }));
-        return true;
-      } catch {
-        d.logger.error({ requestId: id, service: CONSOLE_SERVICE }, 'audit commit failed');
-        sendProblemBody(req, res, new GatewayError('AUDIT_UNAVAILABLE', 'audit commit failed'), id);
-        return false;
-      }
-    };
-
-    let answer: Answer;
+  /**
+   * A console read as an operation of the one request pipeline: authenticated by the session
+   * cookie, audited whether it answers or is refused (client `console:<username>`, the action as
+   * its field), nothing released unless its entry committed. A query the read refuses is refused
+   * inside the pipeline, so that refusal is audited too.
+   */
+  const pipeline = createPipeline({ ...d.pipeline, authenticate: sessionAuthenticator(sessions, d.now) });
+  const read = (action: string, prepare: (req: Request) => ConsoleRead) => async (req: Request, res: Response, next: NextFunction) => {
+    let prepared: ConsoleRead | GatewayError;
     try {
       prepared = prepare(req);
-      answer = await prepared.answer();
     } catch (e) {
-      const err = asGatewayError(e);
-      const outcome = err.status < 500 ? 'denied' : 'failed';
-      if (err.status >= 500) d.logger.error({ requestId: id, service: CONSOLE_SERVICE, errName: (e as Error)?.name }, 'console read failed');
-      if (await record(outcome, err.status, err.code, null)) sendProblemBody(req, res, err, id);
-      return;
+      prepared = asGatewayError(e);
     }
-    if ('stream' in answer) {
-      if (!(await record('released', 200, null, null))) return;
-      const opened = await answer.stream.open();
-      sendStream(res, 200, { ...SECURITY_HEADERS, 'Content-Type': answer.stream.contentType, 'Cache-Control': 'no-store', ...opened.headers, 'X-Request-Id': id }, opened.chunks);
-      return;
+    const op: Operation = {
+      service: CONSOLE_SERVICE, version: null, grant: ANY_CLIENT, purposeRequired: false, attempted: [`${CONSOLE_SERVICE}:${action}`],
+      requestSubjects: () => (prepared instanceof GatewayError ? [] : prepared.subjects ?? []),
+      async run() {
+        if (prepared instanceof GatewayError) throw prepared;
+        const answer = await prepared.answer();
+        const result = 'stream' in answer ? { body: null, stream: answer.stream } : { body: answer.body, contentType: answer.contentType, headers: answer.headers };
+        // Read after answering: looking at one entry learns its subjects only once it is found.
+        return { ...result, subjects: prepared.subjects, pseudonyms: prepared.pseudonyms, fields: [`${CONSOLE_SERVICE}:${action}`] };
+      },
+    };
+    try {
+      send(res, await pipeline({ ...inboundOf(req, EMPTY, CONSOLE_SERVICE, null), session: cookieValue(req, COOKIE) }, () => op));
+    } catch (e) {
+      next(e);
     }
-    const body = Buffer.from(answer.body);
-    if (!(await record('released', 200, null, sha256Hex(body)))) return;
-    res.status(200).set({ 'Content-Type': answer.contentType, 'X-Request-Id': id, ...answer.headers }).send(body);
   };
 
   /** POSTs only as JSON from the console's own origin: with the SameSite=Strict cookie, this keeps other sites out (CSRF). */
@@ -197,7 +188,7 @@ export function consoleRouter(d: ConsoleDeps): Router {
     }
   });
 
-  router.use('/api', async (req, res, next) => {
+  router.use('/api/session', async (req, res, next) => {
     try {
       const session = await sessions.get(cookieValue(req, COOKIE));
       if (!session) return next(new GatewayError('AUTH_MISSING', 'sign in to the console'));

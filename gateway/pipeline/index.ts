@@ -16,6 +16,7 @@ import type { Exchange, Inbound, Operation, Outbound, PipelineDeps, Step } from 
 import { validateRequest } from './validate-request.ts';
 import { validateResponse } from './validate-response.ts';
 
+export type { Authenticated } from './authenticate.ts';
 export type { Authorized, Exchange, Inbound, Operation, OperationResult, Outbound, PipelineDeps, Step, StreamedBody } from './types.ts';
 
 /**

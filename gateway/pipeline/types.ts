@@ -109,6 +109,8 @@ export interface Operation {
   consent?: boolean;
   /** A write: Idempotency-Key required. */
   write?: boolean;
+  /** Fields its entry names whether it answers or is refused (a console read names its action). */
+  attempted?: string[];
   /** Request checks a JSON Schema cannot express (after consent); throw REQUEST_INVALID. */
   checkRequest?(body: unknown, consent: Consent | null): void;
   run(x: Authorized): Promise<OperationResult>;
