@@ -84,7 +84,7 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
 /** The wire interface of DESIGN.md §3 but the data plane: discovery, audit, console and operations. */
 function mountRoutes(d: RouteDeps): Express {
   const app = baseApp();
-  const { cfg, pipeline, operations, contracts } = d;
+  const { cfg, pipeline, contracts } = d;
 
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   app.get('/readyz', async (_req, res) => {

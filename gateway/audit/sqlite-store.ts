@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { chainEntries, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type PendingEntry } from './entry.ts';
+import { chainEntries, GENESIS, sha256Hex, type AuditEntry, type ChainHead } from './entry.ts';
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint, type EntryRow } from './store.ts';
 import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
 import { prepareWrites } from './sqlite-writes.mjs';
