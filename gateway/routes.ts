@@ -85,6 +85,8 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
 function mountRoutes(d: RouteDeps): Express {
   const app = baseApp();
   const { cfg, pipeline, contracts } = d;
+  // Behind a trusted reverse proxy, the client's address (sign-in limits) and TLS (Secure cookies) are the proxy's word.
+  if (cfg.trustProxy.length) app.set('trust proxy', cfg.trustProxy);
 
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   app.get('/readyz', async (_req, res) => {

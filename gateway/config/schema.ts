@@ -72,6 +72,10 @@ export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upst
     },
     dataDir: { type: 'string', default: './.data' },
     instanceId: { type: 'string', default: 'gw-1', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+    trustProxy: {
+      type: 'array', default: [], items: { type: 'string', minLength: 1 },
+      description: 'addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (express trust proxy); none by default',
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     limits: {
       type: 'object', additionalProperties: false, default: {},
@@ -214,6 +218,16 @@ export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upst
           },
         },
         sessionSeconds: { type: 'integer', minimum: 60, default: 3600 },
+        signInLimits: {
+          type: 'object', additionalProperties: false, default: {},
+          description: 'failed console sign-ins allowed in a sliding window before attempts are refused (RATE_LIMITED with Retry-After)',
+          properties: {
+            windowSeconds: { type: 'integer', minimum: 1, default: 300 },
+            perUsername: { type: 'integer', minimum: 1, default: 5, description: 'per username, from every address together' },
+            perAddress: { type: 'integer', minimum: 1, default: 20, description: 'per client address, for every username together' },
+            total: { type: 'integer', minimum: 1, default: 100, description: 'for all usernames and addresses together' },
+          },
+        },
       },
     },
   },

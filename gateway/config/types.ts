@@ -32,6 +32,8 @@ export interface GatewayConfig {
   listen: { host: string; port: number };
   dataDir: string;
   instanceId: string;
+  /** Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed. */
+  trustProxy: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: { maxBodyBytes: number; maxAssertionLifetimeSeconds: number; clockSkewSeconds: number };
   signing: { privateJwkFile?: string; alg: 'ES256' | 'EdDSA' };
@@ -55,5 +57,5 @@ export interface GatewayConfig {
   upstreams: Record<AgencyName, UpstreamConfig>;
   simulators: Record<AgencyName, { latencyMs: number; failureRate: number }>;
   forms: FormConfig[];
-  console: { accounts: ConsoleAccount[]; sessionSeconds: number };
+  console: { accounts: ConsoleAccount[]; sessionSeconds: number; signInLimits: { windowSeconds: number; perUsername: number; perAddress: number; total: number } };
 }

@@ -63,33 +63,46 @@ export class SessionStore {
   }
 }
 
+/** How many failed sign-ins a window holds before further attempts are refused (`console.signInLimits`). */
+export interface SignInLimits { windowSeconds: number; perUsername: number; perAddress: number; total: number }
+
 /**
- * Failed sign-ins per username and address in a sliding window, counted in the shared state (so
- * across every instance): past `max`, further attempts are refused before the password is even
- * checked, until the oldest failure leaves the window.
+ * Failed console sign-ins in a sliding window, counted in the shared state (so across every
+ * instance) three ways: per username across all addresses (one account tried from many
+ * machines), per address across all usernames (password spraying from one machine), and in
+ * total (a distributed spray). Past any limit, attempts are refused before the password is even
+ * checked, until the oldest failure of that count leaves the window. Usernames that do not exist
+ * are counted like those that do, so the answer does not tell which exist.
  */
 export class LoginLimiter {
   readonly #failures: FailureLog;
-  readonly #max: number;
-  readonly #windowMs: number;
+  readonly #limits: SignInLimits;
   readonly #now: () => number;
 
-  constructor(failures: FailureLog, now: () => number, max = 5, windowMs = 60_000) {
+  constructor(failures: FailureLog, limits: SignInLimits, now: () => number) {
     this.#failures = failures;
+    this.#limits = limits;
     this.#now = now;
-    this.#max = max;
-    this.#windowMs = windowMs;
   }
 
-  /** Seconds to wait before another attempt, or 0 when one is allowed. */
-  async retryAfter(key: string): Promise<number> {
-    const recent = await this.#failures.recent(key, this.#windowMs);
-    if (recent.length < this.#max) return 0;
-    return Math.max(1, Math.ceil((recent[0]! + this.#windowMs - this.#now()) / 1000));
+  #counts(username: string, address: string): [key: string, max: number][] {
+    return [[`user\u0000${username}`, this.#limits.perUsername], [`addr\u0000${address}`, this.#limits.perAddress], ['all', this.#limits.total]];
   }
 
-  async fail(key: string): Promise<void> {
-    await this.#failures.record(key, this.#windowMs);
+  /** Seconds to wait before another attempt (the longest of the limits reached), or 0 when one is allowed. */
+  async retryAfter(username: string, address: string): Promise<number> {
+    const windowMs = this.#limits.windowSeconds * 1000;
+    const waits = await Promise.all(this.#counts(username, address).map(async ([key, max]) => {
+      const recent = await this.#failures.recent(key, windowMs);
+      // The failure that has to leave the window for the count to drop below the limit.
+      return recent.length < max ? 0 : Math.max(1, Math.ceil((recent[recent.length - max]! + windowMs - this.#now()) / 1000));
+    }));
+    return Math.max(...waits);
+  }
+
+  async fail(username: string, address: string): Promise<void> {
+    const windowMs = this.#limits.windowSeconds * 1000;
+    await Promise.all(this.#counts(username, address).map(([key]) => this.#failures.record(key, windowMs)));
   }
 }
 

@@ -74,7 +74,7 @@ const isJson = (req: Request) => /^application\/json\s*(;|$)/i.test(req.headers[
 export function consoleRouter(d: ConsoleDeps): Router {
   const router = express.Router();
   const sessions = new SessionStore(d.shared.sessions, d.cfg.console.sessionSeconds, d.now);
-  const limiter = new LoginLimiter(d.shared.signInFailures, d.now);
+  const limiter = new LoginLimiter(d.shared.signInFailures, d.cfg.console.signInLimits, d.now);
   const nameOf = (client: string) => clientName(d.cfg, client);
 
   router.use((_req, res, next) => {
@@ -153,12 +153,13 @@ export function consoleRouter(d: ConsoleDeps): Router {
       if (typeof username !== 'string' || typeof password !== 'string' || username.length > 200 || password.length > 1000) {
         throw new GatewayError('REQUEST_INVALID', 'send {"username": ..., "password": ...}');
       }
-      const key = `${username}\u0000${req.ip}`;
-      const wait = await limiter.retryAfter(key);
-      if (wait > 0) throw new GatewayError('RATE_LIMITED', 'too many failed sign-ins; wait a minute', { headers: { 'Retry-After': String(wait) } });
+      // The client's address: the socket's, or a trusted proxy's X-Forwarded-For (trustProxy).
+      const address = req.ip ?? 'unknown';
+      const wait = await limiter.retryAfter(username, address);
+      if (wait > 0) throw new GatewayError('RATE_LIMITED', 'too many failed sign-ins; try again later', { headers: { 'Retry-After': String(wait) } });
       const account = await signIn(d.cfg.console.accounts, username, password);
       if (!account) {
-        await limiter.fail(key);
+        await limiter.fail(username, address);
         d.logger.info({ event: 'console_sign_in_failed' }, 'console sign-in refused');
         throw new GatewayError('AUTH_INVALID', 'wrong username or password');
       }
