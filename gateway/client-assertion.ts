@@ -19,7 +19,7 @@ export interface AssertionOptions {
   iat?: number;
 }
 
-/** Mints a per-request client assertion as DESIGN.md §3 describes (what a client agency's code does). */
+/** Mints a per-request client assertion as the README's wire interface describes (what a client agency's code does). */
 export async function mintAssertion(o: AssertionOptions): Promise<string> {
   const alg = o.privateJwk.alg ?? (o.privateJwk.kty === 'OKP' ? 'EdDSA' : 'ES256');
   const key = await importJWK(o.privateJwk, alg);

@@ -6,7 +6,7 @@ import { AUDIT_QUERIES, FILTER_NAMES, type ParamSpec, type QueryEndpoint } from 
 import { recordSchema } from './audit/record.ts';
 
 /**
- * The OpenAPI 3.1 document of the wire interface (DESIGN.md §3), built from the contracts so it
+ * The OpenAPI 3.1 document of the wire interface (README, wire interface), built from the contracts so it
  * can never drift from what the pipeline validates. OpenAPI 3.1 schemas are JSON Schema 2020-12,
  * so the contract schemas go in as they are; only their `$ref`s move: the contracts reference
  * each other by `$id` (`urn:gateway:contracts:...`), which an OpenAPI document cannot resolve, so

@@ -81,7 +81,7 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
   return { app, listener };
 }
 
-/** The wire interface of DESIGN.md §3 but the data plane: discovery, audit, console and operations. */
+/** The wire interface (README, wire interface) but the data plane: discovery, audit, console and operations. */
 function mountRoutes(d: RouteDeps): Express {
   const app = baseApp();
   const { cfg, pipeline, contracts } = d;

@@ -34,7 +34,7 @@ async function codeOf(token: string | null, body = BODY) {
   return { status: res.status, code: problem?.code as string | undefined };
 }
 
-describe('client authentication (DESIGN.md §3)', () => {
+describe('client authentication (README, wire interface)', () => {
   it('accepts a well-formed assertion', async () => {
     expect(await codeOf(await sign(gw.keys.portal!, {}))).toEqual({ status: 200, code: undefined });
   });

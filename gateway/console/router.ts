@@ -66,7 +66,7 @@ const EMPTY = new Uint8Array(0);
 const isJson = (req: Request) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
 
 /**
- * The auditor console (DESIGN.md §1, auditor): static pages and a JSON API under /console/api.
+ * The auditor console: static pages and a JSON API under /console/api.
  * Sign-in with console accounts; the session id lives in an httpOnly, SameSite=Strict cookie; POSTs
  * must be JSON from the console's own origin; every read is itself an audit entry
  * (client `console:<username>`, service `audit.console`).

@@ -10,7 +10,7 @@ import { isPrintable } from '../domain/index.ts';
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
 
-/** The claims of a verified client assertion (DESIGN.md §3). */
+/** The claims of a verified client assertion. */
 export interface ClientClaims extends JWTPayload {
   iss: string;
   jti: string;

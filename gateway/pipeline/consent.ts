@@ -5,7 +5,7 @@ import { isPersonalId } from '../domain/index.ts';
 import { ASSERTION_ALGORITHMS, isOnlyAudience } from './authenticate.ts';
 import type { Step } from './types.ts';
 
-/** A verified citizen consent (DESIGN.md §3). */
+/** A verified citizen consent. */
 export interface Consent {
   /** The citizen's personal id. */
   sub: string;

@@ -1,12 +1,13 @@
 /**
  * The one fixture builder: a test config with freshly generated keys, a gateway on loopback with
- * its embedded simulators, and a client that signs requests exactly as DESIGN.md §3 says.
+ * its embedded simulators, and a client that signs requests exactly as the README's wire interface says.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { generatePrivateJwk, publicPart } from '../../gateway/keys.ts';
+import { agencyNames } from '../../adapters/index.ts';
 import { parseConfig, DEMO_PURPOSES, DEMO_FORMS, hashPassword, type GatewayConfig } from '../../gateway/config/index.ts';
 import { grantableServices } from '../../gateway/services/index.ts';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
@@ -58,7 +59,7 @@ export async function testConfig(patch: (raw: any) => void = () => {}, env: Node
       { client: 'edclient', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core'] },
       { client: 'auditor', service: 'audit', purposes: ['AUDIT_REVIEW'] },
     ],
-    upstreams: Object.fromEntries(['population', 'land', 'tax', 'justice'].map((a) => [a, { resilience: { timeoutMs: 1500, retries: 1, retryBaseDelayMs: 5, retryMaxDelayMs: 20, breakerThreshold: 5, breakerHalfOpenAfterMs: 500 } }])),
+    upstreams: Object.fromEntries(agencyNames().map((a) => [a, { resilience: { timeoutMs: 1500, retries: 1, retryBaseDelayMs: 5, retryMaxDelayMs: 20, breakerThreshold: 5, breakerHalfOpenAfterMs: 500 } }])),
     forms: DEMO_FORMS.map((f) => ({ ...f, fields: f.fields.filter((x) => known.has(x.service)) })),
     console: { accounts: [{ username: 'auditor', passwordHash: hashPassword(CONSOLE_PASSWORD) }] },
   };
