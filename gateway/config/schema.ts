@@ -38,23 +38,30 @@ const resilience = {
   },
 } as const;
 
-const upstream = (extra: Record<string, unknown> = {}) => ({
+const upstream = {
   type: 'object',
   additionalProperties: false,
   default: {},
   properties: {
     url: { type: 'string', format: 'uri', description: 'base URL; absent = the embedded simulator' },
     resilience,
-    ...extra,
   },
-});
+} as const;
+
+const simulator = {
+  type: 'object', additionalProperties: false, default: {},
+  properties: {
+    latencyMs: { type: 'integer', minimum: 0, default: 0 },
+    failureRate: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+  },
+} as const;
 
 /**
- * The schema for the agencies registered now (`adapters/index.ts`): each gets `upstreams.<name>`
- * (url, resilience and its own options) and `simulators.<name>`.
+ * The config's shape, as one constant: the TypeScript types are derived from it (types.ts), so a
+ * key is declared once. `upstreams` and `simulators` are keyed by agency here; `configSchema()`
+ * replaces them with one property per registered agency, which is what ajv checks.
  */
-export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upstreamOptions'>[] = agencies()) {
-  return {
+export const CONFIG_SHAPE = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'urn:gateway:config',
   type: 'object',
@@ -164,19 +171,14 @@ export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upst
       },
     },
     upstreams: {
-      type: 'object', additionalProperties: false, default: {},
-      properties: Object.fromEntries(plugins.map((p) => [p.name, upstream(p.upstreamOptions)])),
+      type: 'object', default: {}, description: 'per agency: where its system is, how it is called',
+      // Typed with the options an agency's plug-in may add (its credentials); configSchema() lists them.
+      additionalProperties: { ...upstream, additionalProperties: true },
     },
     simulators: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', default: {},
       description: 'embedded agency simulators, started for every upstream without a url',
-      properties: Object.fromEntries(plugins.map((p) => [p.name, {
-        type: 'object', additionalProperties: false, default: {},
-        properties: {
-          latencyMs: { type: 'integer', minimum: 0, default: 0 },
-          failureRate: { type: 'number', minimum: 0, maximum: 1, default: 0 },
-        },
-      }])),
+      additionalProperties: simulator,
     },
     forms: {
       type: 'array', default: [],
@@ -232,4 +234,25 @@ export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upst
     },
   },
 } as const;
+
+/**
+ * The schema for the agencies registered now (`adapters/index.ts`): each gets `upstreams.<name>`
+ * (url, resilience and its own options) and `simulators.<name>`; no other agency is accepted.
+ */
+export function configSchema(plugins: readonly Pick<AgencyPlugin, 'name' | 'upstreamOptions'>[] = agencies()) {
+  const { upstreams, simulators } = CONFIG_SHAPE.properties;
+  return {
+    ...CONFIG_SHAPE,
+    properties: {
+      ...CONFIG_SHAPE.properties,
+      upstreams: {
+        type: 'object', additionalProperties: false, default: {}, description: upstreams.description,
+        properties: Object.fromEntries(plugins.map((p) => [p.name, { ...upstream, properties: { ...upstream.properties, ...p.upstreamOptions } }])),
+      },
+      simulators: {
+        type: 'object', additionalProperties: false, default: {}, description: simulators.description,
+        properties: Object.fromEntries(plugins.map((p) => [p.name, simulator])),
+      },
+    },
+  };
 }

@@ -1,61 +1,34 @@
+/**
+ * The config's TypeScript types, derived from the one schema (`CONFIG_SHAPE` in schema.ts) by
+ * json-schema-to-ts: a key, its type, its default and whether it may be absent are written once,
+ * there. Keys with a default are always present once the config is parsed.
+ */
+import type { FromSchema } from 'json-schema-to-ts';
 import type { JSONWebKeySet } from 'jose';
+import type { CONFIG_SHAPE } from './schema.ts';
+
+type Shape = FromSchema<typeof CONFIG_SHAPE, { keepDefaultedPropertiesOptional: false }>;
+/** Key sets as jose reads them (the schema checks only that each key has a `kty`). */
+type WithJwks<T> = T extends { jwks?: unknown } ? Omit<T, 'jwks'> & { jwks?: JSONWebKeySet } : T;
 
 /** An agency's name, as its plug-in registers it (adapters/index.ts). */
 export type AgencyName = string;
 
-export interface ResilienceConfig {
-  timeoutMs: number;
-  retries: number;
-  retryBaseDelayMs: number;
-  retryMaxDelayMs: number;
-  breakerThreshold: number;
-  breakerHalfOpenAfterMs: number;
-  maxConcurrent: number;
-  maxQueued: number;
-  /** Default 8 MiB. */
-  maxResponseBytes?: number;
-}
 /** `upstreams.<agency>`: a URL, resilience, and the options the agency's plug-in declares (the tax authority's credentials). */
-export interface UpstreamConfig { url?: string; resilience: ResilienceConfig; [option: string]: unknown }
-export interface KeySource { jwks?: JSONWebKeySet; jwksUrl?: string }
-export interface ClientConfig { id: string; name: string; keys: KeySource; rateLimitPerMinute: number }
-export interface PurposeConfig { code: string; legalBasis: string; caseIdRequired: boolean; confidentialDays: number }
-export interface GrantConfig { client: string; service: string; purposes: string[]; fieldGroups: string[] }
-export interface FormField { name: string; label?: string; service: string; fieldGroup: string; path: string }
-export interface FormConfig { id: string; title: string; procedureCode?: string; documentsReplaced: string[]; fields: FormField[] }
-export interface ConsoleAccount { username: string; passwordHash: string; displayName?: string }
+export type UpstreamConfig = Shape['upstreams'][string];
+type Resilience = UpstreamConfig['resilience'];
+/** An adapter's resilience: from config, or built by hand (adapter tests), the response limit then 8 MiB. */
+export type ResilienceConfig = Omit<Resilience, 'maxResponseBytes'> & Partial<Pick<Resilience, 'maxResponseBytes'>>;
+export type KeySource = WithJwks<Shape['clients'][number]['keys']>;
+export type ClientConfig = Omit<Shape['clients'][number], 'keys'> & { keys: KeySource };
+export type PurposeConfig = Shape['purposes'][number];
+export type GrantConfig = Shape['grants'][number];
+export type FormConfig = Shape['forms'][number];
+export type FormField = FormConfig['fields'][number];
+export type ConsoleAccount = Shape['console']['accounts'][number];
 
 /** The validated, defaulted, frozen configuration. */
-export interface GatewayConfig {
-  gatewayId: string;
-  publicUrl?: string;
-  listen: { host: string; port: number };
-  dataDir: string;
-  instanceId: string;
-  /** Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed. */
-  trustProxy: string[];
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  limits: { maxBodyBytes: number; maxAssertionLifetimeSeconds: number; clockSkewSeconds: number };
-  signing: { privateJwkFile?: string; alg: 'ES256' | 'EdDSA' };
-  audit: {
-    store: 'sqlite' | 'postgres' | 'memory';
-    sqliteFile?: string;
-    postgresUrl?: string;
-    postgresSchema: string;
-    postgresConnectTimeoutMs: number;
-    postgresQueryTimeoutMs: number;
-    pseudonymKey?: string;
-    maxBatch: number;
-    checkpointEveryEntries: number;
-    checkpointEverySeconds: number;
-  };
-  redis?: { url: string; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
-  identityProvider?: KeySource & { issuer: string; maxConsentLifetimeSeconds: number };
+export type GatewayConfig = Omit<Shape, 'clients' | 'identityProvider'> & {
   clients: ClientConfig[];
-  purposes: PurposeConfig[];
-  grants: GrantConfig[];
-  upstreams: Record<AgencyName, UpstreamConfig>;
-  simulators: Record<AgencyName, { latencyMs: number; failureRate: number }>;
-  forms: FormConfig[];
-  console: { accounts: ConsoleAccount[]; sessionSeconds: number; signInLimits: { windowSeconds: number; perUsername: number; perAddress: number; total: number } };
-}
+  identityProvider?: WithJwks<NonNullable<Shape['identityProvider']>>;
+};
