@@ -22,6 +22,8 @@ export interface AgencyPlugin<A extends AdapterHealth = AdapterHealth> {
   simulatorPort: number;
   /** JSON Schema properties of `upstreams.<name>` besides `url` and `resilience` (credentials, say). */
   upstreamOptions?: Record<string, unknown>;
+  /** Options of `upstreams.<name>` a production config must set (the adapter falls back to the simulator's demo values). */
+  requiredInProduction?: string[];
   /** Builds the adapter for a base URL (configured, or the embedded simulator's). */
   createAdapter(o: { baseUrl: string; upstream: UpstreamConfig; observer?: UpstreamObserver }): A;
   /** An express app speaking the agency's own protocol over its part of the seed world. */

@@ -54,24 +54,38 @@ export function commonDefinitions(): Record<string, any> {
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 
-/** Loads every `<service>/v<major>/` folder of `dirs` (contracts/, and plug-ins' own folders). */
-export function loadContracts(dirs: readonly string[] = [CONTRACTS_DIR]): Map<string, Contract> {
-  const ajv = contractAjv();
-  const contracts = new Map<string, Contract>();
+/** Every `<service>/v<major>/` folder of `dirs` (contracts/, and plug-ins' own folders) with its metadata. */
+function contractFolders(dirs: readonly string[]): { folder: string; meta: ContractMeta }[] {
+  const found: { folder: string; meta: ContractMeta }[] = [];
   for (const dir of dirs) for (const service of readdirSync(dir)) {
     if (service.startsWith('_')) continue;
     for (const v of readdirSync(join(dir, service))) {
       const folder = join(dir, service, v);
-      if (!/^v\d+$/.test(v) || !existsSync(join(folder, 'contract.json'))) continue;
-      const meta = readJson(join(folder, 'contract.json')) as ContractMeta;
-      const requestSchema = readJson(join(folder, 'request.schema.json'));
-      const responseSchema = readJson(join(folder, 'response.schema.json'));
-      contracts.set(contractKey(meta.service, meta.version), {
-        meta, requestSchema, responseSchema,
-        validateRequest: ajv.compile(requestSchema),
-        validateResponse: ajv.compile(responseSchema),
-      });
+      if (/^v\d+$/.test(v) && existsSync(join(folder, 'contract.json'))) found.push({ folder, meta: readJson(join(folder, 'contract.json')) as ContractMeta });
     }
+  }
+  return found;
+}
+
+/** The field groups each service declares (every version's together), read without compiling a schema. */
+export function declaredFieldGroups(dirs: readonly string[] = [CONTRACTS_DIR]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const { meta } of contractFolders(dirs)) groups.set(meta.service, [...new Set([...(groups.get(meta.service) ?? []), ...Object.keys(meta.fieldGroups)])]);
+  return groups;
+}
+
+/** Loads and compiles every contract of `dirs`. */
+export function loadContracts(dirs: readonly string[] = [CONTRACTS_DIR]): Map<string, Contract> {
+  const ajv = contractAjv();
+  const contracts = new Map<string, Contract>();
+  for (const { folder, meta } of contractFolders(dirs)) {
+    const requestSchema = readJson(join(folder, 'request.schema.json'));
+    const responseSchema = readJson(join(folder, 'response.schema.json'));
+    contracts.set(contractKey(meta.service, meta.version), {
+      meta, requestSchema, responseSchema,
+      validateRequest: ajv.compile(requestSchema),
+      validateResponse: ajv.compile(responseSchema),
+    });
   }
   return contracts;
 }

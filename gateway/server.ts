@@ -115,6 +115,8 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
+  const simulated = agencyNames().filter((a) => !cfg.upstreams[a]?.url);
+  if (cfg.mode === 'demo') logger.warn({ mode: 'demo', simulated }, 'demo mode: not for production (agencies without a url answer from embedded simulators with seed data)');
   const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
   const contracts = loadContracts(contractDirs());
   const contractOf = (service: string, version = 1) => contracts.get(contractKey(service, version));

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ConfigError, parseConfig } from '../gateway/config/index.ts';
-import { grantableServices } from '../gateway/services/index.ts';
+import { grantableFieldGroups, grantableServices } from '../gateway/services/index.ts';
 import { testConfig } from './support/fixtures.ts';
 
 const run = promisify(execFile);
 const knownServices = grantableServices();
-const minimal = { gatewayId: 'urn:x' };
+const minimal = { gatewayId: 'urn:x', mode: 'demo' };
 const errorOf = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
   try {
     parseConfig(raw, { env, knownServices });
@@ -57,10 +57,31 @@ describe('config', () => {
   it('makes `gateway start` exit non-zero naming the key path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-'));
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, 'gatewayId: urn:x\nlimits:\n  maxAssertionLifetimeSeconds: 900\n');
+    writeFileSync(file, 'gatewayId: urn:x\nmode: demo\nlimits:\n  maxAssertionLifetimeSeconds: 900\n');
     const err = await run('node', ['bin/gateway.mjs', 'start', '--config', file]).then(() => null, (e) => e as { code: number; stderr: string });
     expect(err?.code).toBe(1);
     expect(err?.stderr).toContain('/limits/maxAssertionLifetimeSeconds');
+  });
+
+  it('lists the allowed values of an enum, names the variable behind an error, and says how to make a password hash', () => {
+    expect(errorOf({ ...minimal, audit: { store: 'mysql' } })).toBe('/audit/store: must be one of "sqlite", "postgres", "memory"');
+    expect(errorOf(minimal, { LOG_LEVEL: 'loud' })).toMatch(/^\/logLevel \(from the environment variable LOG_LEVEL\): must be one of "fatal", .*"silent"$/);
+    expect(errorOf(minimal, { PORT: 'eighty' })).toMatch(/^\/listen\/port \(from the environment variable PORT\): must be integer/);
+    expect(errorOf(minimal, { SIMULATOR_TAX_LATENCY_MS: '-5' })).toMatch(/^\/simulators\/tax\/latencyMs \(from the environment variable SIMULATOR_TAX_LATENCY_MS\): /);
+    expect(errorOf({ ...minimal, console: { accounts: [{ username: 'a', passwordHash: 'hunter2' }] } })).toMatch(/^\/console\/accounts\/0\/passwordHash: .*gateway hash-password/);
+  });
+
+  it('refuses a grant or a form naming a field group the service\'s contract does not declare', () => {
+    const fieldGroups = grantableFieldGroups();
+    const client = { id: 'a', name: 'A', keys: { jwks: { keys: [{ kty: 'EC' }] } } };
+    const purposes = [{ code: 'P1', legalBasis: 'x' }];
+    const grant = (fg: string[]) => ({ ...minimal, clients: [client], purposes, grants: [{ client: 'a', service: 'population.identity', purposes: ['P1'], fieldGroups: fg }] });
+    expect(() => parseConfig(grant(['core', 'vital']), { env: {}, knownServices, fieldGroups })).not.toThrow();
+    const message = (raw: unknown) => { try { parseConfig(raw, { env: {}, knownServices, fieldGroups }); return null; } catch (e) { return (e as Error).message; } };
+    expect(message(grant(['core', 'shoesize']))).toBe('/grants/0/fieldGroups/1: "shoesize" is not a field group of population.identity (core, address, family, vital)');
+    expect(message(grant(['parcel']))).toMatch(/^\/grants\/0\/fieldGroups\/0: "parcel" is not a field group of population.identity/);
+    const form = { id: 'f', title: 'F', fields: [{ name: 'n', service: 'land.parcel', fieldGroup: 'core', path: 'x' }] };
+    expect(message({ ...minimal, forms: [form] })).toMatch(/^\/forms\/0\/fields\/0\/fieldGroup: "core" is not a field group of land.parcel/);
   });
 
   it('accepts the fixture config (JSON round trip)', async () => {

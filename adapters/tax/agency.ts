@@ -10,6 +10,7 @@ export const taxAgency = defineAgency({
     clientId: { type: 'string', description: 'OAuth2 client id at the tax authority (default: the simulator\'s demo credentials)' },
     clientSecret: { type: 'string', description: 'OAuth2 client secret' },
   },
+  requiredInProduction: ['clientId', 'clientSecret'],
   createAdapter: ({ baseUrl, upstream, observer }) => createTaxAdapter({
     baseUrl, resilience: upstream.resilience, observer,
     clientId: (upstream.clientId as string | undefined) ?? TAX_DEMO_CREDENTIALS.clientId,

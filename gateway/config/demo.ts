@@ -11,6 +11,8 @@ export const DEMO_CLIENTS = [
 
 export const DEMO_GATEWAY_ID = 'urn:gov:vn:province-gateway';
 export const DEMO_IDP_ISSUER = 'urn:gov:vn:vneid';
+/** The salt of the demo console password's hash: production refuses a hash made with it. */
+export const DEMO_CONSOLE_SALT = Buffer.from('demo-console-salt');
 
 /** Hashes a console password as `scrypt$N$r$p$salt$hash` (base64url). */
 export function hashPassword(password: string, salt = randomBytes(16)): string {
@@ -65,6 +67,16 @@ export const DEMO_FORMS = [
   },
 ];
 
+/** What the land office may see of each service (each contract's own field groups). */
+const LAND_OFFICE_GROUPS: Record<string, string[]> = {
+  'population.identity': ['core', 'address', 'vital'],
+  'land.parcel': ['parcel', 'certificate', 'owners'],
+  'tax.obligations': ['obligations'],
+  'justice.secured-transactions': ['registrations'],
+  'land.title-verification': ['parcel', 'certificate', 'owners', 'registrations', 'obligations'],
+  'tax.land-transfer-declaration': ['declaration'],
+};
+
 /**
  * The embedded demo's config: demo keys for `portal`, `land-office`, `auditor` and the identity
  * provider `idp` generated under `<dataDir>/demo/` at first start, a console account, and grants
@@ -83,9 +95,9 @@ export async function demoConfig(dataDir: string): Promise<Record<string, unknow
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(9).toString('base64url') + '\n', { mode: 0o600 });
   const consolePassword = readFileSync(passwordFile, 'utf8').trim();
 
-  const landOfficeServices = ['population.identity', 'land.parcel', 'tax.obligations', 'justice.secured-transactions', 'land.title-verification', 'tax.land-transfer-declaration'];
   return {
     gatewayId: DEMO_GATEWAY_ID,
+    mode: 'demo',
     dataDir,
     identityProvider: { issuer: DEMO_IDP_ISSUER, jwks: { keys: [publicPart(idp)] } },
     clients,
@@ -95,14 +107,13 @@ export async function demoConfig(dataDir: string): Promise<Record<string, unknow
       { client: 'portal', service: 'land.parcel', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['parcel', 'certificate', 'owners'] },
       { client: 'portal', service: 'portal.prefill', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core', 'address', 'family', 'parcel', 'certificate'] },
       { client: 'portal', service: 'citizen.access-log' },
-      ...landOfficeServices.map((service) => ({
-        client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS'],
-        fieldGroups: ['core', 'address', 'vital', 'parcel', 'certificate', 'owners', 'obligations', 'registrations', 'declaration'],
+      ...Object.entries(LAND_OFFICE_GROUPS).map(([service, fieldGroups]) => ({
+        client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS'], fieldGroups,
       })),
       { client: 'auditor', service: 'audit', purposes: ['AUDIT_REVIEW'] },
     ],
     forms: DEMO_FORMS,
-    console: { accounts: [{ username: 'auditor', displayName: 'Demo auditor', passwordHash: hashPassword(consolePassword, Buffer.from('demo-console-salt')) }] },
+    console: { accounts: [{ username: 'auditor', displayName: 'Demo auditor', passwordHash: hashPassword(consolePassword, DEMO_CONSOLE_SALT) }] },
   };
 }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseConfig, readConfigFile, ConfigError } from './load.ts';
 import { demoConfig } from './demo.ts';
-import { grantableServices } from '../services/index.ts';
+import { grantableFieldGroups, grantableServices } from '../services/index.ts';
 import type { GatewayConfig } from './types.ts';
 
 export { ConfigError, parseConfig, readConfigFile } from './load.ts';
@@ -16,10 +16,10 @@ export * from './types.ts';
 export async function resolveConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ config: GatewayConfig; demo: boolean }> {
   const env = options.env ?? process.env;
   const file = options.file ?? env.GATEWAY_CONFIG;
-  const knownServices = grantableServices();
-  if (file) return { config: parseConfig(readConfigFile(resolve(file)), { env, knownServices }), demo: false };
+  const checks = { env, knownServices: grantableServices(), fieldGroups: grantableFieldGroups() };
+  if (file) return { config: parseConfig(readConfigFile(resolve(file)), checks), demo: false };
   const raw = await demoConfig(env.GATEWAY_DATA_DIR ?? './.data');
-  return { config: parseConfig(raw, { env, knownServices }), demo: true };
+  return { config: parseConfig(raw, checks), demo: true };
 }
 
 export const isConfigError = (e: unknown): e is ConfigError => e instanceof ConfigError;

@@ -69,6 +69,10 @@ export const CONFIG_SHAPE = {
   required: ['gatewayId'],
   properties: {
     gatewayId: { type: 'string', minLength: 1, description: 'the `aud` clients put in their assertions' },
+    mode: {
+      enum: ['production', 'demo'], default: 'production',
+      description: 'production refuses to start on anything of the demo: an upstream without a url (a simulator), demo keys or passwords, no clients, the memory store',
+    },
     publicUrl: { type: 'string', format: 'uri', description: 'the URL clients reach; default http://127.0.0.1:PORT' },
     listen: {
       type: 'object', additionalProperties: false, default: {},

@@ -1,5 +1,5 @@
 import type { ServiceHandler } from './types.ts';
-import { CONTRACTS_DIR } from '../contracts.ts';
+import { CONTRACTS_DIR, declaredFieldGroups } from '../contracts.ts';
 import { populationIdentity } from './population-identity.ts';
 import { landParcel } from './land-parcel.ts';
 import { justiceSecuredTransactions } from './justice-secured-transactions.ts';
@@ -34,3 +34,10 @@ export type { ServiceHandler, ServiceContext, HandlerAnswer } from './types.ts';
 
 /** Service ids that grants may name: data services, the audit endpoints and the citizen's access log. */
 export const grantableServices = (): Set<string> => new Set([...handlers.map((h) => h.service), 'audit', 'citizen.access-log']);
+
+/** What grants and forms may name of each grantable service: its contract's field groups; the audit endpoints and the access log have none. */
+export const grantableFieldGroups = (): Map<string, string[]> => {
+  const groups = declaredFieldGroups(contractDirs());
+  for (const s of grantableServices()) if (!groups.has(s)) groups.set(s, []);
+  return groups;
+};

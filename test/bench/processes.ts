@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { JWK } from 'jose';
 import { publicPart } from '../../gateway/keys.ts';
 import { DEMO_PURPOSES } from '../../gateway/config/index.ts';
+import { grantableFieldGroups } from '../../gateway/services/index.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_GATEWAY_ID = 'urn:bench:gateway';
-const ALL_GROUPS = ['core', 'address', 'family', 'vital', 'parcel', 'certificate', 'owners', 'obligations', 'registrations', 'declaration'];
 
 export interface Child { process: ChildProcess; pid: number; url: string; stop(signal?: NodeJS.Signals): Promise<void> }
 
@@ -82,8 +82,11 @@ export interface BenchGatewayOptions {
 /** A complete gateway config for a bench or crash-test process: every client may call every data service, unthrottled. */
 export function benchConfig(o: BenchGatewayOptions & { port: number; dataDir: string }, services: readonly string[]): Record<string, unknown> {
   const purposes = ['PUBLIC_SERVICE_PREFILL', 'LAND_TRANSFER_REGISTRATION', 'AUDIT_REVIEW'];
+  const groups = grantableFieldGroups();
   return {
     gatewayId: BENCH_GATEWAY_ID,
+    // Demo mode: agencies the bench does not run are embedded simulators, and the memory store is allowed.
+    mode: 'demo',
     dataDir: o.dataDir,
     logLevel: o.logLevel ?? 'info',
     listen: { host: '127.0.0.1', port: o.port },
@@ -91,7 +94,7 @@ export function benchConfig(o: BenchGatewayOptions & { port: number; dataDir: st
     clients: Object.entries(o.clientKeys).map(([id, jwk]) => ({ id, name: `Bench client ${id}`, keys: { jwks: { keys: [publicPart(jwk)] } }, rateLimitPerMinute: 1_000_000_000 })),
     purposes: DEMO_PURPOSES,
     grants: Object.keys(o.clientKeys).flatMap((client) => [
-      ...services.map((service) => ({ client, service, purposes, fieldGroups: ALL_GROUPS })),
+      ...services.map((service) => ({ client, service, purposes, fieldGroups: groups.get(service) ?? [] })),
       { client, service: 'audit', purposes: ['AUDIT_REVIEW'] },
     ]),
     upstreams: Object.fromEntries(Object.entries(o.upstreams).map(([agency, url]) => [agency, { url, resilience: o.maxConcurrent ? { maxConcurrent: o.maxConcurrent, maxQueued: o.maxConcurrent * 4 } : {} }])),

@@ -105,7 +105,7 @@ type Agency = (typeof AGENCIES)[number];
  * cores. p50 of the whole path and of each agency's calls, after `warmup` paths.
  */
 async function directFanOut(urls: Record<Agency, string>, services: string[], concurrency: number, paths: number, warmup = 20): Promise<{ pathMs: number; callsMs: Record<Agency, number> }> {
-  const cfg = parseConfig({ gatewayId: BENCH_GATEWAY_ID, dataDir: tmpdir() }, { knownServices: new Set(services) });
+  const cfg = parseConfig({ gatewayId: BENCH_GATEWAY_ID, mode: 'demo', dataDir: tmpdir() }, { knownServices: new Set(services) });
   const adapters = createAdapters(cfg, urls);
   const times: Record<Agency, number[]> = { population: [], land: [], tax: [], justice: [] };
   const pathTimes: number[] = [];

@@ -9,7 +9,7 @@ import type { JWK } from 'jose';
 import { generatePrivateJwk, publicPart } from '../../gateway/keys.ts';
 import { agencyNames } from '../../adapters/index.ts';
 import { parseConfig, DEMO_PURPOSES, DEMO_FORMS, hashPassword, type GatewayConfig } from '../../gateway/config/index.ts';
-import { grantableServices } from '../../gateway/services/index.ts';
+import { grantableFieldGroups, grantableServices } from '../../gateway/services/index.ts';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { mintAssertion, mintConsent } from '../../gateway/client-assertion.ts';
 
@@ -31,17 +31,18 @@ export function testKeys(): Promise<TestKeys> {
   return keyCache;
 }
 
-const ALL_GROUPS = ['core', 'address', 'family', 'vital', 'parcel', 'certificate', 'owners', 'obligations', 'registrations', 'declaration'];
 
 /** A complete, valid config for tests; `patch` edits the raw object before validation. */
 export async function testConfig(patch: (raw: any) => void = () => {}, env: NodeJS.ProcessEnv = {}): Promise<GatewayConfig> {
   const keys = await testKeys();
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const known = grantableServices();
+  const groups = grantableFieldGroups();
   const services = [...known].filter((s) => s !== 'audit');
   const client = (id: string, name: string) => ({ id, name, keys: { jwks: { keys: [publicPart(keys[id]!)] } } });
   const raw: any = {
     gatewayId: GATEWAY_ID,
+    mode: 'demo',
     dataDir,
     logLevel: 'silent',
     listen: { host: '127.0.0.1', port: 0 },
@@ -53,9 +54,9 @@ export async function testConfig(patch: (raw: any) => void = () => {}, env: Node
     ],
     purposes: DEMO_PURPOSES,
     grants: [
-      ...services.map((service) => ({ client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS', 'CRIMINAL_INVESTIGATION'], fieldGroups: ALL_GROUPS })),
-      ...services.map((service) => ({ client: 'portal', service, purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ALL_GROUPS })),
-      ...services.map((service) => ({ client: 'narrow', service, purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core'] })),
+      ...services.map((service) => ({ client: 'land-office', service, purposes: ['LAND_TRANSFER_REGISTRATION', 'LAND_FINANCIAL_OBLIGATIONS', 'CRIMINAL_INVESTIGATION'], fieldGroups: groups.get(service) ?? [] })),
+      ...services.map((service) => ({ client: 'portal', service, purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: groups.get(service) ?? [] })),
+      ...services.map((service) => ({ client: 'narrow', service, purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: (groups.get(service) ?? []).filter((g) => g === 'core') })),
       { client: 'edclient', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core'] },
       { client: 'auditor', service: 'audit', purposes: ['AUDIT_REVIEW'] },
     ],
@@ -64,7 +65,7 @@ export async function testConfig(patch: (raw: any) => void = () => {}, env: Node
     console: { accounts: [{ username: 'auditor', passwordHash: hashPassword(CONSOLE_PASSWORD) }] },
   };
   patch(raw);
-  return parseConfig(raw, { env, knownServices: known });
+  return parseConfig(raw, { env, knownServices: known, fieldGroups: groups });
 }
 
 export interface CallOptions {
