@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { GatewayError } from './errors.ts';
 import { escapeUnprintable, jsonPrintable } from './domain/index.ts';
-import type { AuditEntry, AuditFilter, AuditLog } from './audit/index.ts';
+import type { AuditEntry, AuditFilter, AuditLog, Checkpoint } from './audit/index.ts';
 import type { AuditPage } from './audit/store.ts';
 import { auditFilter, invalidParameter, parseAuditQuery, type QueryEndpoint, type QueryValues } from './audit-query.ts';
 import type { Operation, StreamedBody } from './pipeline/index.ts';
@@ -88,7 +88,8 @@ export const csvLine = (cells: readonly unknown[]) => `${cells.map(csvCell).join
  * Entries as NDJSON lines (each exactly the stored record, so the chain can be re-checked) or CSV
  * rows, stopping at `headSeq`, gathered into chunks of about 64 KiB.
  */
-export async function* exportChunks(entries: AsyncIterable<AuditEntry>, format: ExportFormat, headSeq: number): AsyncGenerator<string> {
+export async function* exportChunks(entries: AsyncIterable<AuditEntry>, format: ExportFormat, head: Checkpoint): AsyncGenerator<string> {
+  const headSeq = head.seq;
   let chunk = format === 'csv' ? csvLine(EXPORT_COLUMNS) : '';
   for await (const e of entries) {
     if (e.seq > headSeq) break;
@@ -98,6 +99,8 @@ export async function* exportChunks(entries: AsyncIterable<AuditEntry>, format: 
       chunk = '';
     }
   }
+  // An NDJSON export ends with the chain's signed head at export time: a tail cut off (the head line with it, or not) is caught offline.
+  if (format === 'ndjson') chunk += `${JSON.stringify({ head })}\n`;
   if (chunk) yield chunk;
 }
 
@@ -110,10 +113,10 @@ export function exportStream(audit: AuditLog, filter: AuditFilter, format: Expor
   return {
     contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
     async open() {
-      const head = await audit.store.head();
+      const head = await audit.signedHead();
       return {
-        headers: { 'X-Audit-Head-Seq': String(head.seq), 'Content-Disposition': `attachment; filename="audit-export-${head.seq}.${format}"` },
-        chunks: logFailure(exportChunks(audit.store.scan(1, filter), format, head.seq), head.seq, logger),
+        headers: { 'X-Audit-Head-Seq': String(head.seq), 'X-Audit-Head': head.jws, 'Content-Disposition': `attachment; filename="audit-export-${head.seq}.${format}"` },
+        chunks: logFailure(exportChunks(audit.store.scan(1, filter), format, head), head.seq, logger),
       };
     },
   };

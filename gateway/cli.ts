@@ -5,10 +5,9 @@
  * gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
  * gateway audit verify [--config FILE]
  * gateway simulate <agency> [--port N] [--host H]
- * gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
+ * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
  */
-import { createReadStream, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
@@ -28,10 +27,10 @@ const USAGE = `usage:
                                                 _FAILURE_RATE, _FAULT_MODE stage latency and faults)
   gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
   gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts
-  gateway audit verify --export FILE.ndjson (--checkpoint FILE.jws | --checkpoints FILE.json) --jwks FILE.json [--head-seq N]
-                                                offline: re-check an NDJSON export (GET /audit/export) against a signed
-                                                checkpoint (GET /audit/checkpoints) and the gateway's JWKS; no database,
-                                                no gateway; --head-seq is the X-Audit-Head-Seq the export came with`;
+  gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
+                                                offline: re-check an NDJSON export (GET /audit/export) against its own
+                                                signed head (its last line), any checkpoints (GET /audit/checkpoints)
+                                                and the gateway's JWKS; no database, no gateway`;
 
 const dataDir = () => process.env.GATEWAY_DATA_DIR ?? './.data';
 const readJwk = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as JWK;
@@ -128,30 +127,6 @@ function printReport(report: VerifyReport, note = '') {
   process.exitCode = report.ok ? 0 : 2;
 }
 
-class ExportLineError extends Error {
-  constructor(readonly line: number, readonly afterSeq: number) { super(`line ${line} is not a JSON audit entry`); }
-}
-
-/** The entries of an NDJSON export, read line by line (an export can be larger than memory). */
-async function* readExport(file: string) {
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  let line = 0;
-  let lastSeq = 0;
-  for await (const text of lines) {
-    line++;
-    if (!text.trim()) continue;
-    let entry;
-    try {
-      entry = JSON.parse(text);
-    } catch {
-      throw new ExportLineError(line, lastSeq);
-    }
-    if (!entry || typeof entry !== 'object' || !Number.isInteger(entry.seq)) throw new ExportLineError(line, lastSeq);
-    lastSeq = entry.seq;
-    yield entry;
-  }
-}
-
 /** A checkpoint from a bare compact JWS: its claimed seq and hash come from the payload; verifyChain checks the signature. */
 function checkpointFromJws(jws: string) {
   const payload = JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { seq: number; hash: string; time: string };
@@ -159,14 +134,12 @@ function checkpointFromJws(jws: string) {
 }
 
 /**
- * Offline verification of an export: every hash, every link, the checkpoint's signature under the
- * gateway's JWKS and its head; entries missing up to a checkpoint (or up to --head-seq) mean the
- * export was cut short.
+ * Offline verification of an export: every hash, every link, the signatures of its own signed head
+ * (its last line) and of any checkpoints given under the gateway's JWKS; entries missing up to the
+ * head or a checkpoint (or up to --head-seq), or a missing head line, mean the export was cut short.
  */
 async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string }) {
   if (!values.jwks) throw new UsageError('offline verify needs --jwks FILE (the gateway\'s /.well-known/jwks.json)');
-  if (!values.checkpoint && !values.checkpoints) throw new UsageError('offline verify needs --checkpoint FILE.jws or --checkpoints FILE.json');
-  const { verifyChain } = await import('./audit/verify.ts');
   const jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
   const checkpoints = [];
   try {
@@ -180,17 +153,15 @@ async function verifyExport(values: { export?: string; checkpoint?: string; chec
   }
   const headSeq = values['head-seq'] === undefined ? null : Number(values['head-seq']);
   if (headSeq !== null && !Number.isInteger(headSeq)) throw new UsageError('--head-seq must be an integer');
+  const { verifyExportFile, ExportLineError } = await import('./audit/export-verify.ts');
   let report: VerifyReport;
   try {
-    report = await verifyChain(readExport(values.export!), checkpoints, jwks);
+    report = await verifyExportFile(values.export!, checkpoints, jwks, headSeq);
   } catch (e) {
     if (!(e instanceof ExportLineError)) throw e;
     process.stdout.write(`CHAIN BROKEN at seq ${e.afterSeq + 1}: ${e.message} (intact up to seq ${e.afterSeq})\n`);
     process.exitCode = 2;
     return;
-  }
-  if (report.ok && headSeq !== null && report.headSeq < headSeq) {
-    report = { ...report, ok: false, firstBadSeq: report.headSeq + 1, problem: 'truncated' };
   }
   printReport(report, ' (offline, from the export)');
 }

@@ -409,9 +409,12 @@ function gatewayPaths(): Json {
     '/audit/checkpoints': authenticatedGet('auditCheckpoints', 'audit', 'The signed checkpoints of the chain head, oldest first (audit grant)', ok('Checkpoints.', schemaRef('CheckpointList')), queryParameters('checkpoints')),
     '/audit/export': authenticatedGet('auditExport', 'audit', 'Export entries as NDJSON or CSV, oldest first, for offline verification (audit grant)', {
       description: 'The entries, one per line, streamed and not signed: each NDJSON line is the stored record, so the chain can be re-checked with any RFC 8785 library.',
-      headers: { 'X-Audit-Head-Seq': { description: 'The chain head when the export opened; an unfiltered export ending below it was cut short.', schema: { type: 'integer' } } },
+      headers: {
+        'X-Audit-Head-Seq': { description: 'The chain head when the export opened; an unfiltered export ending below it was cut short.', schema: { type: 'integer' } },
+        'X-Audit-Head': { description: 'That head signed by the gateway (compact JWS over {seq, hash, time}, as a checkpoint); an NDJSON export also ends with it as its last line, {"head": {seq, hash, time, jws}}.', schema: { type: 'string' } },
+      },
       content: {
-        'application/x-ndjson': { schema: { type: 'string', description: 'One AuditEntry JSON object per line.' } },
+        'application/x-ndjson': { schema: { type: 'string', description: 'One AuditEntry JSON object per line, then the signed head: {"head": {seq, hash, time, jws}}.' } },
         'text/csv': { schema: { type: 'string' } },
       },
     }, [...auditFilterParameters(), ...queryParameters('export', ['format'])]),

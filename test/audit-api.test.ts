@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { world } from '../adapters/world/index.ts';
 import { createMemoryStore, entryHash, makePseudonymizer, type AuditEntry, type AuditStore } from '../gateway/audit/index.ts';
 import { EXPORT_COLUMNS } from '../gateway/audit-api.ts';
+import { verifyCheckpointJws } from '../gateway/signing.ts';
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
+import { parseExport } from './support/export.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PSEUDONYM_KEY = 'test-pseudonym-key-0123456789abcdef';
@@ -44,7 +46,7 @@ function parseCsv(text: string): string[][] {
   return rows;
 }
 
-const ndjson = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
+const ndjson = (text: string) => parseExport(text).entries;
 
 let gw: TestGateway;
 let work: string;
@@ -141,9 +143,15 @@ describe('GET /audit/export', () => {
     expect(res.headers.get('x-gateway-signature')).toBeNull();
     const head = Number(res.headers.get('x-audit-head-seq'));
     const requestId = res.headers.get('x-request-id');
-    const lines = ndjson(await res.text());
+    const exported = parseExport(await res.text());
+    const lines = exported.entries;
     expect(lines.map((e) => e.seq)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
     for (const e of lines) expect(entryHash(e)).toBe(e.hash);
+    // It ends with the chain's head at export time, signed by the gateway's key, also sent as X-Audit-Head.
+    expect(exported.head).toMatchObject({ seq: head, hash: lines.at(-1)!.hash });
+    expect(res.headers.get('x-audit-head')).toBe(exported.head.jws);
+    const jwks = await (await fetch(`${gw.url}/.well-known/jwks.json`)).json();
+    expect(await verifyCheckpointJws(exported.head.jws, jwks)).toEqual({ seq: head, hash: lines.at(-1)!.hash, time: exported.head.time });
     // Committed before the first byte: the export lists itself, with no response hash.
     expect(lines.find((e) => e.id === requestId)).toMatchObject({ service: 'audit.export', client: 'auditor', outcome: 'released', responseSha256: null });
   });
@@ -222,8 +230,13 @@ describe('checkpoints and offline verification', () => {
 
   it('reports an intact export with either checkpoint file', async () => {
     const a = await runCli(['audit', 'verify', '--export', exportFile, '--checkpoints', checkpointsFile, '--jwks', jwksFile, '--head-seq', String(headSeq)]);
-    expect(a.stdout).toContain(`chain intact: ${headSeq} entries, head seq ${headSeq}, last checkpoint seq ${checkpointSeq}`);
+    // The export's own signed head is the last checkpoint the verifier holds.
+    expect(a.stdout).toContain(`chain intact: ${headSeq} entries, head seq ${headSeq}, last checkpoint seq ${headSeq}`);
     expect(a.code).toBe(0);
+    expect(headSeq).toBeGreaterThan(checkpointSeq);
+    const alone = await runCli(['audit', 'verify', '--export', exportFile, '--jwks', jwksFile]);
+    expect(alone.code).toBe(0);
+    expect(alone.stdout).toContain(`chain intact: ${headSeq} entries`);
     const b = await runCli(['audit', 'verify', '--export', exportFile, '--checkpoint', jwsFile, '--jwks', jwksFile]);
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('chain intact');
@@ -241,18 +254,26 @@ describe('checkpoints and offline verification', () => {
     expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('}') + 1))).toMatchObject({ ok: false, firstBadSeq: 3, problem: 'hash_mismatch' });
   });
 
-  it('detects an export cut short of its checkpoint, or of the announced head', async () => {
+  it('detects a cut tail from the export alone: entries gone with the head line, or short of it', async () => {
     const lines = readFileSync(exportFile, 'utf8').split('\n').filter(Boolean);
-    const cut = join(work, 'cut.ndjson');
-    writeFileSync(cut, lines.slice(0, checkpointSeq - 2).join('\n') + '\n');
-    const r = await runCli(['audit', 'verify', '--export', cut, '--checkpoints', checkpointsFile, '--jwks', jwksFile]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toContain(`CHAIN TRUNCATED after seq ${checkpointSeq - 2}`);
-    const tail = join(work, 'tail.ndjson');
-    writeFileSync(tail, lines.slice(0, -1).join('\n') + '\n');
-    const t = await runCli(['audit', 'verify', '--export', tail, '--checkpoints', checkpointsFile, '--jwks', jwksFile, '--head-seq', String(headSeq)]);
-    expect(t.code).toBe(2);
-    expect(t.stdout).toContain(`CHAIN TRUNCATED after seq ${headSeq - 1}`);
+    expect(JSON.parse(lines.at(-1)!)).toHaveProperty('head.seq', headSeq);
+    const write = (name: string, kept: string[]) => { const f = join(work, name); writeFileSync(f, kept.join('\n') + '\n'); return f; };
+    // The last three entries and the head line deleted: no flag, no checkpoint file needed.
+    const tail = await runCli(['audit', 'verify', '--export', write('tail.ndjson', lines.slice(0, -4)), '--jwks', jwksFile]);
+    expect(tail.code).toBe(2);
+    expect(tail.stdout).toContain(`CHAIN TRUNCATED after seq ${headSeq - 3}`);
+    // Entries deleted, the head line kept: the head names a seq the export does not reach.
+    const short = await runCli(['audit', 'verify', '--export', write('short.ndjson', [...lines.slice(0, -3), lines.at(-1)!]), '--jwks', jwksFile]);
+    expect(short.code).toBe(2);
+    expect(short.stdout).toContain(`CHAIN TRUNCATED after seq ${headSeq - 2}`);
+    // Cut below a stored checkpoint.
+    const cut = await runCli(['audit', 'verify', '--export', write('cut.ndjson', lines.slice(0, checkpointSeq - 2)), '--checkpoints', checkpointsFile, '--jwks', jwksFile]);
+    expect(cut.code).toBe(2);
+    expect(cut.stdout).toContain(`CHAIN TRUNCATED after seq ${checkpointSeq - 2}`);
+    // A head re-signed by another key, or entries after it, are not taken.
+    const after = await runCli(['audit', 'verify', '--export', write('after.ndjson', [...lines, lines[0]!]), '--jwks', jwksFile]);
+    expect(after.code).toBe(2);
+    expect(after.stdout).toMatch(/follows the export's signed head/);
   });
 
   it('refuses a checkpoint signed by another key', async () => {

@@ -4,6 +4,7 @@ import type { AuditEntry } from '../gateway/audit/index.ts';
 import { AUDIT_QUERIES, parseAuditQuery, QueryParameterError } from '../gateway/audit-query.ts';
 import { buildOpenApi } from '../gateway/openapi.ts';
 import { CONSOLE_PASSWORD, startGateway, type TestGateway } from './support/fixtures.ts';
+import { parseExport } from './support/export.ts';
 
 const [an, binh] = world().citizens;
 const auditor = { client: 'auditor' };
@@ -68,7 +69,7 @@ async function expectRefused(res: Response, parameter: RegExp) {
 /** The entries an answer carries, whichever endpoint gave it. */
 async function entriesOf(endpoint: Endpoint, res: Response): Promise<AuditEntry[]> {
   expect(res.status).toBe(200);
-  if (endpoint.endsWith('/export')) return (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
+  if (endpoint.endsWith('/export')) return parseExport(await res.text()).entries;
   return ((await res.json()) as { entries: AuditEntry[] }).entries;
 }
 

@@ -4,7 +4,7 @@
  * timeout, 5xx, malformed body, contract-breaking answer, breaker opening and recovering; each
  * with its catalogue code and an audit entry with the right outcome.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import nock from 'nock';
 import { fixtures, adaptersAt } from './conformance/fixtures.ts';
 import { recordExchanges, type Recorded } from './conformance/record.ts';
@@ -59,11 +59,20 @@ describe.each(fixtures)('conformance: $agency adapter ($service)', (f) => {
 
   it('success: 200 with a released audit entry naming the upstream', async () => {
     replay(success);
+    const before = new Date().toISOString();
     const { status, body, entry } = await callAndAudit(gw);
+    const after = new Date().toISOString();
     expect(status).toBe(200);
-    expect(body.source ?? body).toBeTruthy();
     expect(entry).toMatchObject({ outcome: 'released', status: 200 });
     expect(entry!.upstreams.at(-1)).toMatchObject({ agency: f.agency, outcome: 'ok' });
+    // The source envelope of every contract (contracts/_common: source): who answered, when (this
+    // call, not a cached time), and the source's own reference: every fixture's source gives one,
+    // and it is the very reference the audit entry records for the upstream call.
+    const { source } = body;
+    expect(source).toEqual({ agency: f.agency, retrievedAt: expect.any(String), reference: expect.any(String) });
+    expect(new Date(source.retrievedAt).toISOString()).toBe(source.retrievedAt);
+    expect(source.retrievedAt >= before && source.retrievedAt <= after, `retrievedAt ${source.retrievedAt} within ${before}..${after}`).toBe(true);
+    expect(source.reference).toBe(entry!.upstreams.at(-1)!.reference);
   });
 
   it('no data: the catalogue answer for it', async () => {
@@ -112,18 +121,29 @@ describe.each(fixtures)('conformance: $agency adapter ($service)', (f) => {
   });
 
   it('breaker: opens after consecutive failures, refuses without calling, half-opens and recovers', async () => {
-    replay(success, (i) => i.times(2).reply(503, 'down'));
-    for (let n = 0; n < 2; n++) expect((await callAndAudit(fragile)).body.code).toBe('UPSTREAM_UNAVAILABLE');
-    const untouched = nock(upstreamHost(f.agency)).post(() => true).reply(200, '').get(() => true).reply(200, '');
-    const refused = await callAndAudit(fragile);
-    expect([refused.status, refused.body.code]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
-    expect(refused.entry).toMatchObject({ outcome: 'failed', errorCode: 'UPSTREAM_UNAVAILABLE' });
-    expect(untouched.isDone()).toBe(false);
-    nock.cleanAll();
-    await new Promise((r) => setTimeout(r, 200));
-    replay(success);
-    const recovered = await callAndAudit(fragile);
-    expect(recovered.status).toBe(200);
-    expect(recovered.entry).toMatchObject({ outcome: 'released' });
+    // The breaker times its pause (breakerHalfOpenAfterMs: 150) with Date.now(): only Date is
+    // faked, so sockets and timeouts keep real timers while the pause is stepped through exactly.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      replay(success, (i) => i.times(2).reply(503, 'down'));
+      for (let n = 0; n < 2; n++) expect((await callAndAudit(fragile)).body.code).toBe('UPSTREAM_UNAVAILABLE');
+      const untouched = nock(upstreamHost(f.agency)).post(() => true).reply(200, '').get(() => true).reply(200, '');
+      const refused = await callAndAudit(fragile);
+      expect([refused.status, refused.body.code]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+      expect(refused.entry).toMatchObject({ outcome: 'failed', errorCode: 'UPSTREAM_UNAVAILABLE' });
+      expect(untouched.pendingMocks()).toHaveLength(2); // the open breaker called nothing
+      vi.advanceTimersByTime(149);
+      const early = await callAndAudit(fragile);
+      expect([early.status, early.body.code]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+      expect(untouched.pendingMocks()).toHaveLength(2); // still open 1 ms before the pause ends
+      nock.cleanAll();
+      vi.advanceTimersByTime(1);
+      replay(success);
+      const recovered = await callAndAudit(fragile);
+      expect(recovered.status).toBe(200);
+      expect(recovered.entry).toMatchObject({ outcome: 'released' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { world } from '../adapters/world/index.ts';
 import { entryHash, makePseudonymizer, type AuditEntry } from '../gateway/audit/index.ts';
 import { CONSOLE_PASSWORD, startGateway, type TestGateway } from './support/fixtures.ts';
+import { parseExport } from './support/export.ts';
 
 // The README's screenshots are refreshed on demand (UPDATE_SCREENSHOTS=1 npm test); a plain run leaves the checkout untouched.
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/screenshots/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'gw-screenshots-'));
@@ -139,7 +140,7 @@ describe('auditor console in Chromium', () => {
     await page.waitForFunction(() => (document.querySelector('#export-ndjson') as HTMLAnchorElement).href.includes('subject='));
     const [ndjson] = await Promise.all([page.waitForEvent('download'), page.click('#export-ndjson')]);
     expect(ndjson.suggestedFilename()).toMatch(/^audit-export-\d+\.ndjson$/);
-    const lines = readFileSync((await ndjson.path())!, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
+    const lines = parseExport(readFileSync((await ndjson.path())!, 'utf8')).entries;
     // The three look-ups, then the console's own reads about this citizen (this export among them).
     expect(lines.filter((e) => e.service === 'population.identity').map((e) => e.caseId)).toEqual(['HS-2026-000123', null, null]);
     expect(lines.at(-1)).toMatchObject({ service: 'audit.console', client: 'console:auditor', fields: ['audit.console:export'] });

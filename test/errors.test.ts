@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { catalogue, toProblem, GatewayError } from '../gateway/errors.ts';
+import { catalogue, problemResponse, toProblem, GatewayError, type ErrorCode } from '../gateway/errors.ts';
 import { startGateway, type TestGateway } from './support/fixtures.ts';
 import { world } from '../adapters/world/index.ts';
 
@@ -10,11 +10,35 @@ beforeAll(async () => { gw = await startGateway(); });
 afterAll(async () => { await gw.close(); });
 
 describe('the error catalogue', () => {
-  it('has unique codes, each documented in the README', () => {
-    const codes = Object.keys(catalogue);
-    expect(new Set(codes).size).toBe(codes.length);
-    const types = codes.map((c) => toProblem(new GatewayError(c as keyof typeof catalogue), 'x').type);
-    expect(new Set(types).size).toBe(codes.length);
+  it('gives every code a 4xx/5xx status, itself as the code of its errors and problems, and titles in both languages', () => {
+    for (const [key, entry] of Object.entries(catalogue) as [ErrorCode, (typeof catalogue)[ErrorCode]][]) {
+      expect(key, 'codes are stable SCREAMING_SNAKE names').toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+      expect(Number.isInteger(entry.status) && entry.status >= 400 && entry.status <= 599, `${key}: status ${entry.status}`).toBe(true);
+      const err = new GatewayError(key, 'some detail');
+      expect({ code: err.code, status: err.status, expose: err.expose }).toEqual({ code: key, status: entry.status, expose: entry.status < 500 });
+      const problem = toProblem(err, 'rid');
+      expect(problem).toMatchObject({ code: key, status: entry.status, title: entry.title, requestId: 'rid' });
+      expect(problem.type).toMatch(/^urn:gateway:problem:[a-z0-9]+(-[a-z0-9]+)*$/);
+      expect('detail' in problem, `${key}: the detail reaches the client only below 500`).toBe(entry.status < 500);
+      expect(toProblem(err, 'rid', 'vi')).toMatchObject({ code: key, status: entry.status, title: entry.vi });
+      const sent = problemResponse(err, 'rid', 'vi');
+      expect(sent.status).toBe(entry.status);
+      expect(JSON.parse(sent.body.toString())).toMatchObject({ code: key, status: entry.status, title: entry.vi });
+      expect(entry.title.trim(), `${key}: English title`).not.toBe('');
+      expect(entry.vi.trim(), `${key}: Vietnamese title`).not.toBe('');
+      expect(entry.vi, `${key}: the Vietnamese title is a translation`).not.toBe(entry.title);
+    }
+  });
+
+  it('tells codes apart: no two share a problem type or a title (a copied entry shows as a repeat)', () => {
+    const codes = Object.keys(catalogue) as ErrorCode[];
+    const repeats = (values: string[]) => values.filter((v, i) => values.indexOf(v) !== i);
+    expect(repeats(codes.map((c) => toProblem(new GatewayError(c), 'x').type))).toEqual([]);
+    expect(repeats(codes.map((c) => catalogue[c].title))).toEqual([]);
+    expect(repeats(codes.map((c) => catalogue[c].vi))).toEqual([]);
+  });
+
+  it('documents every code with its status in the README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     for (const [code, { status }] of Object.entries(catalogue)) expect(readme).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`));
   });

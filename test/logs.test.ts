@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { world } from '../adapters/world/index.ts';
 import { startGateway, testConfig } from './support/fixtures.ts';
+import { eventually } from './support/eventually.ts';
 
 describe('logs', () => {
   it('are pino JSON lines with the request id, and never hold tokens, personal ids or names', async () => {
@@ -19,7 +20,12 @@ describe('logs', () => {
       expect(refused.status).toBe(401);
       const denied = await gw.call('population.identity', { personalId: citizen.personalId }, { client: 'auditor', purpose: 'AUDIT_REVIEW' });
       expect(denied.status).toBe(403);
-      await new Promise((r) => setTimeout(r, 50));
+      // Each request's closing line ('released' or 'request refused') is the last it logs: wait for all three.
+      const closing = (res: Response) => lines.some((l) => {
+        const { requestId, msg } = JSON.parse(l) as { requestId?: string; msg?: string };
+        return requestId === res.headers.get('x-request-id') && (msg === 'released' || msg === 'request refused');
+      });
+      await eventually(() => expect([ok, refused, denied].map(closing)).toEqual([true, true, true]));
       const log = lines.join('\n');
       expect(lines.length).toBeGreaterThan(0);
       for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();

@@ -6,7 +6,7 @@ import type { Signer } from '../signing.ts';
 import { makePseudonymizer, type AuditEntry, type PendingEntry } from './entry.ts';
 import { createMemoryStore } from './memory-store.ts';
 import { createSqliteStore } from './sqlite-store.ts';
-import type { AuditStore } from './store.ts';
+import type { AuditStore, Checkpoint } from './store.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
 import { AuditWriter } from './writer.ts';
 
@@ -30,6 +30,8 @@ export interface AuditLog {
   pseudonymize(subjectId: string): string;
   verify(): Promise<VerifyReport>;
   checkpoint(): Promise<void>;
+  /** The chain's head now, signed like a checkpoint (not stored): what an export ends with. */
+  signedHead(): Promise<Checkpoint>;
   /** Whether the store can commit now (readiness); answers within a few seconds whatever the store does. */
   canCommit(): Promise<boolean>;
   close(): Promise<void>;
@@ -139,6 +141,11 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
       return verifyStore(store, signer.jwks);
     },
     checkpoint: checkpointSoon,
+    async signedHead() {
+      const head = await store.head();
+      const time = new Date().toISOString();
+      return { seq: head.seq, hash: head.hash, time, jws: await signer.signCheckpoint({ seq: head.seq, hash: head.hash, time }) };
+    },
     canCommit: health.canCommit,
     async close() {
       clearInterval(timer);

@@ -18,7 +18,8 @@ export function createMemoryStore(): AuditStore & { entries: AuditEntry[] } {
     async appendBatch(pending) {
       const chained = chainEntries(head, pending);
       entries.push(...chained);
-      head = chained[chained.length - 1] ?? head;
+      const last = chained[chained.length - 1];
+      if (last) head = { seq: last.seq, hash: last.hash };
       return chained;
     },
     async head() { return head; },

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import nock from 'nock';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createPopulationAdapter } from '../../adapters/population/index.ts';
@@ -57,17 +57,28 @@ describe('population adapter', () => {
   });
 
   it('opens the breaker after consecutive failures, then half-opens and recovers', async () => {
-    const a = adapter({ retries: 0, breakerThreshold: 2, breakerHalfOpenAfterMs: 50 });
-    lookup().times(2).reply(503, {});
-    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
-    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
-    expect(a.breakerState()).toBe('open');
-    const untouched = lookup().reply(200, recorded);
-    expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
-    expect(untouched.isDone()).toBe(false); // the open breaker did not call the upstream
-    await new Promise((r) => setTimeout(r, 60));
-    expect(await codeOf(a.getIdentity('001085123456'))).toBe('OK');
-    expect(a.breakerState()).toBe('closed');
+    // The breaker (cockatiel) times its pause with Date.now(): only Date is faked, so sockets and
+    // the per-attempt timeout run on real timers while the pause is stepped through exactly.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const a = adapter({ retries: 0, breakerThreshold: 2, breakerHalfOpenAfterMs: 50 });
+      lookup().times(2).reply(503, {});
+      expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+      expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+      expect(a.breakerState()).toBe('open');
+      const untouched = lookup().reply(200, recorded);
+      expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+      expect(untouched.isDone()).toBe(false); // the open breaker did not call the upstream
+      vi.advanceTimersByTime(49);
+      expect(await codeOf(a.getIdentity('001085123456'))).toBe('UPSTREAM_UNAVAILABLE');
+      expect(untouched.isDone()).toBe(false); // still open 1 ms before the pause ends
+      vi.advanceTimersByTime(1);
+      expect(await codeOf(a.getIdentity('001085123456'))).toBe('OK');
+      expect(untouched.isDone()).toBe(true);
+      expect(a.breakerState()).toBe('closed');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses a garbage body: UPSTREAM_BAD_RESPONSE', async () => {

@@ -1,6 +1,7 @@
 /** What the fault tests share: a load of concurrent callers and a poll that waits for a state. */
 import { world } from '../../adapters/world/index.ts';
 import type { TestGateway } from '../support/fixtures.ts';
+import { eventually as poll } from '../support/eventually.ts';
 
 export interface Answer { status: number; code: string | null; requestId: string | null; ms: number }
 
@@ -22,14 +23,16 @@ export async function underLoad(gw: TestGateway, callers: number, until: () => b
   return answers;
 }
 
-/** Polls `check` every 100 ms until it returns true, or fails after `timeoutMs`. */
+/**
+ * Polls `check` every 100 ms until it returns true, or fails after `timeoutMs` naming `what`;
+ * resolves with how long that took. Built on the shared poll (test/support/eventually.ts).
+ */
 export async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const started = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - started;
-    if (performance.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poll(async () => {
+    if (!(await check())) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+  }, { timeoutMs, intervalMs: 100 });
+  return performance.now() - started;
 }
 
 export const readiness = async (gw: TestGateway) => {
