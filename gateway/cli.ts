@@ -6,58 +6,134 @@
  * gateway audit verify [--config FILE]
  * gateway simulate <agency> [--port N] [--host H]
  * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
+ * gateway hash-password
+ * gateway help [COMMAND], gateway COMMAND --help
+ *
+ * Exit codes: 0 done (also after a graceful shutdown on SIGTERM/SIGINT), 1 config error or failed
+ * shutdown, 2 unknown command (or, from `audit verify`, a chain that is not intact), 64 a command
+ * used wrongly.
+ *
+ * Modules are imported by the command that needs them: `token` and `--help` load neither the
+ * config schema nor the server, so the compiled CLI answers in a fraction of a second.
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
-import { resolveConfig, isConfigError, DEMO_GATEWAY_ID, DEMO_IDP_ISSUER, demoConsolePassword, hashPassword } from './config/index.ts';
-import { mintAssertion, mintConsent } from './client-assertion.ts';
-import { world } from '../adapters/world/index.ts';
+import { ConfigError } from './config/errors.ts';
+import type { AuditStore } from './audit/store.ts';
+import type { Gateway } from './server.ts';
 
-const USAGE = `usage:
-  gateway start [--config FILE]                 start the gateway (embedded demo without a config)
-  gateway token --key FILE [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE]
+/** Each command's usage; `gateway help` prints them all, `gateway COMMAND --help` its own. */
+const COMMAND_USAGE: Record<string, string> = {
+  start: `  gateway start [--config FILE]                 start the gateway (embedded demo without a config; GATEWAY_CONFIG names one too)
+                                                SIGTERM or SIGINT: stop accepting, finish in-flight requests, commit the
+                                                audit log, sign a final checkpoint at its head, log "shutdown complete", exit 0`,
+  token: `  gateway token --key FILE [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE]
                 [--iss CLIENT] [--aud GATEWAY_ID] [--lifetime SECONDS]
-                                                mint a client assertion for one request
-  gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
-                                                mint a citizen consent with the demo identity provider
-  gateway simulate <agency> [--port N] [--host H]
+                                                mint a client assertion for one request`,
+  'token consent': `  gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
+                                                mint a citizen consent with the demo identity provider`,
+  simulate: `  gateway simulate <agency> [--port N] [--host H]
                                                 run one agency simulator alone (SIMULATOR_<AGENCY>_LATENCY_MS,
-                                                _FAILURE_RATE, _FAULT_MODE stage latency and faults)
-  gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
-  gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts
+                                                _FAILURE_RATE, _FAULT_MODE stage latency and faults)`,
+  'audit verify': `  gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
   gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
                                                 offline: re-check an NDJSON export (GET /audit/export) against its own
                                                 signed head (its last line), any checkpoints (GET /audit/checkpoints)
-                                                and the gateway's JWKS; no database, no gateway`;
+                                                and the gateway's JWKS; no database, no gateway`,
+  'hash-password': `  gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts`,
+  help: `  gateway help [COMMAND]                        this text (also: gateway --help, gateway COMMAND --help)`,
+};
+
+const USAGE = `usage:\n${['start', 'token', 'token consent', 'simulate', 'audit verify', 'hash-password', 'help'].map((c) => COMMAND_USAGE[c]).join('\n')}`;
+
+/** The usage of one command (`token consent`, `audit`, …), or of all when it has none of its own. */
+function usageOf(command: string): string {
+  const key = command === 'audit' ? 'audit verify' : command;
+  const own = Object.hasOwn(COMMAND_USAGE, key) ? COMMAND_USAGE[key] : undefined;
+  if (!own) return USAGE;
+  // `token` covers `token consent` too; `audit` is `audit verify`.
+  return `usage:\n${own}${key === 'token' ? `\n${COMMAND_USAGE['token consent']}` : ''}`;
+}
 
 const dataDir = () => process.env.GATEWAY_DATA_DIR ?? './.data';
 const readJwk = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as JWK;
 
+/**
+ * What ends a gateway started from a launcher: a signal sent to it, or (when npm started it) the
+ * launcher's own end. npm passes SIGTERM and SIGINT only to the process it spawned, and `npx`
+ * spawns `sh -c`: that shell dies of the signal without passing it on, so the gateway would be left
+ * running, re-parented to init, holding its port. Under npm the gateway therefore watches its
+ * parent too, and shuts down the same way when it is gone. Outside npm (systemd, docker, a shell's
+ * `&`) only signals count.
+ */
+function onStopRequest(stop: (trigger: { signal: NodeJS.Signals | null; reason: string }) => void) {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop({ signal, reason: signal }));
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    stop({ signal: null, reason: 'launcher exited' });
+  }, 200);
+  watch.unref();
+}
+
+/**
+ * After gateway.close() (which drained the server, committed the audit batch, checkpointed and
+ * closed the store): opens the audit store again and makes sure its last checkpoint is the head,
+ * signing one if not. close() checkpoints through AuditLog.checkpoint(), which joins a checkpoint
+ * already running (it may have read the head before the last batch committed) and reports a
+ * failure only to the error log; this turns either into a checkpoint at the head, or an error.
+ */
+async function sealAuditLog(gateway: Gateway): Promise<{ headSeq: number; checkpointSeq: number; checkpointAdded: boolean }> {
+  const memory = gateway.config.audit.store === 'memory';
+  const { openStore } = await import('./audit/index.ts');
+  // A memory store lives in this process only: the closed one still answers.
+  const store: AuditStore = memory ? gateway.audit.store : await openStore(gateway.config);
+  try {
+    const head = await store.head();
+    const last = (await store.checkpoints()).at(-1);
+    if (head.seq === 0 || (last && last.seq >= head.seq)) return { headSeq: head.seq, checkpointSeq: last?.seq ?? 0, checkpointAdded: false };
+    const time = new Date().toISOString();
+    await store.saveCheckpoint({ seq: head.seq, hash: head.hash, time, jws: await gateway.signer.signCheckpoint({ seq: head.seq, hash: head.hash, time }) });
+    return { headSeq: head.seq, checkpointSeq: head.seq, checkpointAdded: true };
+  } finally {
+    if (!memory) await store.close();
+  }
+}
+
 async function start(args: string[]) {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { resolveConfig, demoConsolePassword } = await import('./config/index.ts');
   const { config, demo } = await resolveConfig({ file: values.config });
   const { createGateway } = await import('./server.ts');
   const gateway = await createGateway(config);
   const url = await gateway.listen();
-  const shutdown = async (signal: string) => {
-    gateway.logger.info({ signal }, 'shutting down: finishing in-flight requests and the audit batch');
+  let stopping = false;
+  const shutdown = async ({ signal, reason }: { signal: NodeJS.Signals | null; reason: string }) => {
+    // One shutdown: a terminal's Ctrl-C reaches both npm (which passes it on) and the gateway.
+    if (stopping) return;
+    stopping = true;
+    const began = Date.now();
+    gateway.logger.info({ signal, reason }, 'shutting down: finishing in-flight requests and the audit batch');
     try {
       await gateway.close();
+      const sealed = await sealAuditLog(gateway);
+      gateway.logger.info({ signal, reason, ...sealed, durationMs: Date.now() - began }, 'shutdown complete');
       process.exit(0);
     } catch (e) {
-      gateway.logger.error({ err: e }, 'shutdown failed');
+      gateway.logger.error({ err: e, signal, reason, durationMs: Date.now() - began }, 'shutdown failed');
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  onStopRequest((trigger) => void shutdown(trigger));
   gateway.logger.info({ url, auditStore: config.audit.store, upstreams: gateway.upstreamUrls }, 'gateway listening');
-  const c = world().citizens[0]!;
+  const c = demo ? (await import('../adapters/world/index.ts')).world().citizens[0]! : undefined;
   process.stdout.write(`
 Gateway ${config.gatewayId} listening on ${url}
-${demo ? `Embedded demo: agency simulators on loopback, audit log in ${join(config.dataDir, 'audit.sqlite')},
+${c ? `Embedded demo: agency simulators on loopback, audit log in ${join(config.dataDir, 'audit.sqlite')},
 demo keys in ${join(config.dataDir, 'demo')}/ (clients portal, land-office, auditor; identity provider idp).
 Auditor console: ${url}/console (user "auditor", password "${demoConsolePassword(config.dataDir)}")
 
@@ -69,6 +145,8 @@ Try it (another terminal):
 }
 
 async function token(args: string[]) {
+  const { DEMO_GATEWAY_ID, DEMO_IDP_ISSUER } = await import('./config/demo.ts');
+  const { mintAssertion, mintConsent } = await import('./client-assertion.ts');
   if (args[0] === 'consent') {
     const { values } = parseArgs({ args: args.slice(1), options: {
       sub: { type: 'string' }, scope: { type: 'string', default: 'core address family parcel' }, azp: { type: 'string', default: 'portal' },
@@ -100,6 +178,7 @@ async function auditCommand(args: string[]) {
     jwks: { type: 'string' }, 'head-seq': { type: 'string' },
   } });
   if (values.export) return verifyExport(values);
+  const { resolveConfig } = await import('./config/index.ts');
   const { config } = await resolveConfig({ file: values.config });
   const { keyPairFromJwk, loadOrCreatePrivateJwk } = await import('./keys.ts');
   const { createSigner } = await import('./signing.ts');
@@ -208,12 +287,13 @@ async function simulate(args: string[]) {
   const actual = typeof address === 'object' && address ? address.port : port;
   const host = values.host!.includes(':') ? `[${values.host}]` : values.host;
   process.stdout.write(`simulator ${agency} listening on http://${host}:${actual} (latency ${faults.latencyMs ?? 0} ms, failure rate ${faults.failureRate ?? 0}${faultMode ? `, ${faultMode}` : ''})\n`);
-  const stop = () => {
+  let stopping = false;
+  onStopRequest(() => {
+    if (stopping) return;
+    stopping = true;
     server.close(() => process.exit(0));
     server.closeAllConnections();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  });
 }
 
 /** Reads one line (the password) from stdin, so it never sits in the shell history. */
@@ -222,27 +302,52 @@ async function hashPasswordCommand() {
   for await (const chunk of process.stdin) input += chunk;
   const password = input.split(/\r?\n/)[0] ?? '';
   if (password.length < 12) throw new UsageError('hash-password needs a password of at least 12 characters on stdin');
+  const { hashPassword } = await import('./config/demo.ts');
   process.stdout.write(hashPassword(password) + '\n');
 }
 
 class UsageError extends Error {}
 
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  start, token, audit: auditCommand, simulate, 'hash-password': hashPasswordCommand,
+};
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h';
+
+/** `help`, `--help`, `COMMAND --help`, `COMMAND SUBCOMMAND --help`: the usage on stdout, exit 0. */
+function helpFor(argv: string[]): string | null {
+  const [command, ...rest] = argv;
+  if (command === undefined) return null;
+  if (isHelp(command)) return USAGE;
+  if (command === 'help') return rest[0] ? usageOf(rest[0] === 'token' && rest[1] === 'consent' ? 'token consent' : rest[0]) : USAGE;
+  if (!Object.hasOwn(COMMANDS, command) || !rest.some(isHelp)) return null;
+  return usageOf(command === 'token' && rest[0] === 'consent' ? 'token consent' : command);
+}
+
+/** Not a command at all: the whole usage on stderr, exit 2 (a known command used wrongly is 64). */
+function unknownCommand(command: string | undefined): never {
+  process.stderr.write(`${command === undefined ? 'a command is needed' : `unknown command "${command}"`}\n${USAGE}\n`);
+  process.exit(2);
+}
+
 async function main(argv: string[]) {
   const [command, ...rest] = argv;
+  if (command === 'help' && rest[0] !== undefined && rest[0] !== 'help' && !Object.hasOwn(COMMANDS, rest[0])) unknownCommand(rest[0]);
+  const help = helpFor(argv);
+  if (help !== null) {
+    process.stdout.write(`${help}\n`);
+    return;
+  }
+  const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) unknownCommand(command);
   try {
-    if (command === 'start') await start(rest);
-    else if (command === 'token') await token(rest);
-    else if (command === 'audit') await auditCommand(rest);
-    else if (command === 'simulate') await simulate(rest);
-    else if (command === 'hash-password') await hashPasswordCommand();
-    else throw new UsageError(command ? `unknown command "${command}"` : 'a command is needed');
+    await run(rest);
   } catch (e) {
-    if (isConfigError(e)) {
+    if (e instanceof ConfigError) {
       process.stderr.write(`config error: ${e.message}\n`);
       process.exit(1);
     }
     if (e instanceof UsageError || (e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+      process.stderr.write(`${(e as Error).message}\n${usageOf(command === 'token' && rest[0] === 'consent' ? 'token consent' : command!)}\n`);
       process.exit(64);
     }
     throw e;

@@ -1,6 +1,7 @@
 /**
  * A real gateway process receives SIGTERM while requests are in flight: they all complete with 200,
- * their audit entries are committed, new connections are refused, and the process exits 0.
+ * their audit entries are committed, new connections are refused, the final checkpoint is at the
+ * head, one "shutdown complete" line says so, and the process exits 0.
  *
  * The population upstream is the real simulator behind a gate held by the test, so "in flight" is
  * a known state (every request has reached the upstream) rather than a guess about timing.
@@ -48,7 +49,7 @@ async function gatedPopulationUpstream() {
   };
 }
 
-/** The child's JSON log lines, and a way to wait for one. */
+/** The child's JSON log lines, and a way to wait for one (`.lines`: all of them so far). */
 function logLines(child: ChildProcess) {
   const lines: Record<string, any>[] = [];
   const waiters: { match: (l: Record<string, any>) => boolean; resolve: (l: Record<string, any>) => void }[] = [];
@@ -58,12 +59,13 @@ function logLines(child: ChildProcess) {
     lines.push(line);
     for (const w of waiters.filter((w) => w.match(line))) w.resolve(line);
   });
-  return (match: (l: Record<string, any>) => boolean) =>
+  const logged = (match: (l: Record<string, any>) => boolean) =>
     new Promise<Record<string, any>>((resolve) => {
       const found = lines.find(match);
       if (found) resolve(found);
       else waiters.push({ match, resolve });
     });
+  return Object.assign(logged, { lines });
 }
 
 /** Resolves with the exit code; rejects if the process died of a signal instead of exiting. */
@@ -127,6 +129,10 @@ describe('graceful shutdown of a gateway process', () => {
     results.forEach((r, i) => expect(r.body.fullName).toBe(citizens[i]!.fullName));
     expect(await exit).toBe(0);
     expect(await connectionRefused(url)).toBe(true);
+    // One line marks the end, with the final checkpoint at the head (the last in-flight entry).
+    const completions = logged.lines.filter((l) => l.msg === 'shutdown complete');
+    expect(completions).toHaveLength(1);
+    expect(completions[0]).toMatchObject({ signal: 'SIGTERM', headSeq: IN_FLIGHT, checkpointSeq: IN_FLIGHT });
 
     const store = createSqliteStore(join(cfg.dataDir, 'audit.sqlite'));
     try {
