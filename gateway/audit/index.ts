@@ -150,7 +150,9 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
     async close() {
       clearInterval(timer);
       await writer.flush();
-      await checkpointSoon();
+      // A checkpoint already running may have read the head before the last batch: wait for it, then sign the head as it is now.
+      await checkpointing;
+      await checkpoint().catch((e) => hooks.onError?.(e));
       await store.close();
     },
   };
