@@ -1,10 +1,10 @@
 /**
  * The README's copy-paste recipes, run as written (taken from the README, so the test fails when
- * the README drifts) against a demo gateway. Only where it listens and its data directory differ:
- * `http://127.0.0.1:8080` and `.data/` are replaced by this test's.
+ * the README drifts) against a demo gateway. Only where it listens and its data directory differ
+ * (test/support/readme.ts). The walk-through as a whole: readme-walkthrough.test.ts.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,19 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoConfig, parseConfig } from '../gateway/config/index.ts';
 import { createGateway, type Gateway } from '../gateway/server.ts';
 import { grantableFieldGroups, grantableServices } from '../gateway/services/index.ts';
+import { ROOT } from './bench/processes.ts';
+import { pointedAt, recipeAfter } from './support/readme.ts';
 
 const run = promisify(execFile);
-const ROOT = new URL('..', import.meta.url).pathname;
-const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-
-/** The first ```sh block after `marker` in the README. */
-function recipeAfter(marker: string): string {
-  const at = readme.indexOf(marker);
-  expect(at, `README has "${marker}"`).toBeGreaterThan(-1);
-  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
-  expect(block).not.toBeNull();
-  return block![1]!;
-}
 
 let gateway: Gateway;
 let url: string;
@@ -40,8 +31,7 @@ afterAll(async () => { await gateway?.close(); });
 
 /** Runs a recipe in bash from the repository, pointed at this test's gateway and data directory. */
 async function runRecipe(script: string): Promise<string> {
-  const adapted = script.replaceAll('http://127.0.0.1:8080', url).replaceAll('.data/', `${dataDir}/`);
-  const { stdout } = await run('bash', ['-c', adapted], { cwd: ROOT, env: { ...process.env, GATEWAY_DATA_DIR: dataDir }, timeout: 60_000 })
+  const { stdout } = await run('bash', ['-c', pointedAt(script, url, dataDir)], { cwd: ROOT, env: { ...process.env, GATEWAY_DATA_DIR: dataDir }, timeout: 60_000 })
     .catch((e: { stdout: string }) => ({ stdout: e.stdout }));
   return stdout;
 }

@@ -9,7 +9,7 @@
  *
  * Also: the systemd unit (docker/gateway.service) runs what the build produces.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,69 +23,11 @@ import { mintAssertion } from '../gateway/client-assertion.ts';
 import { DEMO_GATEWAY_ID } from '../gateway/config/index.ts';
 import { keyPairFromJwk, loadOrCreatePrivateJwk } from '../gateway/keys.ts';
 import { createSigner } from '../gateway/signing.ts';
-import { ensureBuilt, freePort, imageEntrypoint, ROOT } from './bench/processes.ts';
+import { ensureBuilt, imageEntrypoint, ROOT } from './bench/processes.ts';
+import { cleanups, launch, runCleanups, until, type Launched } from './support/launch.ts';
 
 const CALLS = 3;
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-/** Polls `check` every 50 ms until it returns a value other than undefined; fails after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface Launched {
-  child: ChildProcess;
-  port: number;
-  url: string;
-  dataDir: string;
-  /** Everything written to stdout and stderr, by the launcher and what it started. */
-  output: () => string;
-  /** The launcher's exit: its code, or the signal it died of. */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves once stdout and stderr are closed: every process that inherited them has exited. */
-  released: Promise<void>;
-}
-
-/**
- * Starts `command args` in the repository on a free port with a fresh data directory (the embedded
- * demo: its keys are generated there), in a process group of its own, and waits for /healthz.
- */
-async function launch(command: string, args: string[]): Promise<Launched> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gw-signals-'));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const port = await freePort();
-  // Nothing of the surrounding run: no npm lifecycle variables (npm sets its own), config or stores.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)
-    && !['REDIS_URL', 'AUDIT_POSTGRES_URL', 'GATEWAY_CONFIG', 'GATEWAY_INSTANCE_ID', 'NODE_OPTIONS'].includes(k)));
-  const child = spawn(command, args, {
-    cwd: ROOT, env: { ...env, PORT: String(port), GATEWAY_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  // Should a test fail halfway: the whole group, launcher and gateway.
-  cleanups.push(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } });
-  let output = '';
-  const closed = [child.stdout!, child.stderr!].map((s) => new Promise<void>((resolve) => {
-    s.on('data', (d: Buffer) => { output += d.toString(); });
-    s.once('close', () => resolve());
-  }));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
-  let gone = false;
-  void exit.then(() => { gone = true; });
-  await until(`${command} ${args.join(' ')} to answer /healthz`, async () => {
-    if (gone && !(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) throw new Error(`${command} exited before it was ready:\n${output}`);
-    return (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) || undefined;
-  });
-  return { child, port, url, dataDir, output: () => output, exit, released: Promise.all(closed).then(() => undefined) };
-}
+afterAll(runCleanups);
 
 /** CALLS signed lookups as the demo portal; each one answered 200 is one audit entry. */
 async function callAsPortal(g: Launched) {
@@ -141,28 +83,16 @@ async function stopAndCheck(g: Launched, signal: NodeJS.Signals, to: 'launcher' 
 }
 
 describe('signals reach the gateway', () => {
-  it('npm start, SIGTERM to npm: npm exits 0 after the gateway drained, committed and checkpointed', async () => {
+  it.each([
+    ['SIGTERM to npm: npm exits 0 after the gateway drained, committed and checkpointed', 'SIGTERM', 'launcher'],
+    ['SIGINT to npm: the same', 'SIGINT', 'launcher'],
+    ['Ctrl-C (SIGINT to the process group, so the gateway gets it twice): one shutdown, exit 0', 'SIGINT', 'group'],
+  ] as const)('npm start, %s', async (_how, signal, to) => {
     const g = await launch('npm', ['start']);
     await callAsPortal(g);
-    const { exit, done } = await stopAndCheck(g, 'SIGTERM', 'launcher');
+    const { exit, done } = await stopAndCheck(g, signal, to);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(done).toMatchObject({ signal: 'SIGTERM' });
-  }, 90_000);
-
-  it('npm start, SIGINT to npm: the same', async () => {
-    const g = await launch('npm', ['start']);
-    await callAsPortal(g);
-    const { exit, done } = await stopAndCheck(g, 'SIGINT', 'launcher');
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(done).toMatchObject({ signal: 'SIGINT' });
-  }, 90_000);
-
-  it('npm start, Ctrl-C (SIGINT to the process group, so the gateway gets it twice): one shutdown, exit 0', async () => {
-    const g = await launch('npm', ['start']);
-    await callAsPortal(g);
-    const { exit, done } = await stopAndCheck(g, 'SIGINT', 'group');
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(done).toMatchObject({ signal: 'SIGINT' });
+    expect(done).toMatchObject({ signal });
   }, 90_000);
 
   it('npx gateway start, SIGTERM to npx: the shell npx put in between dies of it, the gateway sees its launcher gone and shuts down', async () => {
