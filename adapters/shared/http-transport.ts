@@ -17,7 +17,7 @@ import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type
  * deflate, br) is decoded, since some agency systems compress whatever the client says.
  */
 export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResponse>((resolve, reject) => {
-  const url = new URL(axios.getUri(config));
+  const url = new URL(requestUrl(config));
   const secure = url.protocol === 'https:';
   if (!secure && url.protocol !== 'http:') return reject(new AxiosError(`unsupported protocol ${url.protocol}`, AxiosError.ERR_BAD_REQUEST, config));
   const body = requestBody(config);
@@ -82,6 +82,20 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
   signal?.addEventListener('abort', onAbort, { once: true });
   req.end(body);
 });
+
+const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/**
+ * The URL a config addresses, as axios builds it (`baseURL` joined to a relative `url`). Only a
+ * call with `params` goes through axios's own builder (its serializer and encoding); the rest are
+ * joined here, without the config merge that `getUri` does first.
+ */
+function requestUrl(config: InternalAxiosRequestConfig): string {
+  if (config.params || config.paramsSerializer) return axios.getUri(config);
+  const path = config.url ?? '';
+  if (!config.baseURL || (ABSOLUTE.test(path) && config.allowAbsoluteUrls !== false)) return path;
+  return path ? `${config.baseURL.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}` : config.baseURL;
+}
 
 /** The body without its content coding; at most `maxBytes` once decoded (a small compressed answer may expand without bound). */
 function decode(coding: string | undefined, body: Buffer, maxBytes: number): Buffer {

@@ -16,7 +16,7 @@ const writes = prepareWrites(db, workerData.columns);
 parentPort.on('message', (m) => {
   try {
     let stale = null;
-    if (m.op === 'append') stale = writes.append(m.expected, m.rows);
+    if (m.op === 'append') stale = writes.append(m.expected, JSON.parse(m.rows));
     else if (m.op === 'checkpoint') writes.saveCheckpoint(m.checkpoint);
     else if (m.op === 'probe') writes.probe();
     else if (m.op === 'close') db.close();

@@ -13,8 +13,9 @@ export interface PacedResult { requestsPerSecond: number; p50: number; p99: numb
 /** The p-th percentile of an ascending list (NaN when empty). */
 export const percentile = (sorted: number[], p: number): number => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 
-export function pacedLoad(url: string, path: string, rate: number, amount: number, next: () => { body: string; headers: Record<string, string> }): Promise<PacedResult> {
-  const target = new URL(path, url);
+/** `url` may name several servers: the requests go to each in turn. */
+export function pacedLoad(url: string | string[], path: string, rate: number, amount: number, next: () => { body: string; headers: Record<string, string> }): Promise<PacedResult> {
+  const targets = (Array.isArray(url) ? url : [url]).map((u) => new URL(path, u));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const interval = 1000 / rate;
   const latencies: number[] = [];
@@ -34,7 +35,7 @@ export function pacedLoad(url: string, path: string, rate: number, amount: numbe
     const fire = (due: number) => {
       const { body, headers } = next();
       maxLateMs = Math.max(maxLateMs, performance.now() - due);
-      const req = http.request(target, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const req = http.request(targets[sent % targets.length]!, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
         res.resume();
         res.on('end', () => {
           if (res.statusCode === 200) {

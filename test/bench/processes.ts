@@ -71,7 +71,9 @@ export interface BenchGatewayOptions {
   dataDir?: string;
   clientKeys: Record<string, JWK>;
   upstreams: Record<string, string>;
-  store?: 'sqlite' | 'memory';
+  store?: 'sqlite' | 'memory' | 'postgres';
+  /** With the PostgreSQL store: the schema its chain lives in (several gateways may share it). */
+  postgresSchema?: string;
   logLevel?: string;
   /** Upstream bulkhead size (default the config's). */
   maxConcurrent?: number;
@@ -90,7 +92,10 @@ export function benchConfig(o: BenchGatewayOptions & { port: number; dataDir: st
     dataDir: o.dataDir,
     logLevel: o.logLevel ?? 'info',
     listen: { host: '127.0.0.1', port: o.port },
-    audit: { store: o.store ?? 'sqlite', pseudonymKey: 'bench-pseudonym-key-0123456789abcdef', checkpointEveryEntries: 1000, checkpointEverySeconds: 5 },
+    audit: {
+      store: o.store ?? 'sqlite',
+      ...(o.store === 'postgres' ? { postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', postgresSchema: o.postgresSchema } : {}),
+      pseudonymKey: 'bench-pseudonym-key-0123456789abcdef', checkpointEveryEntries: 1000, checkpointEverySeconds: 5 },
     clients: Object.entries(o.clientKeys).map(([id, jwk]) => ({ id, name: `Bench client ${id}`, keys: { jwks: { keys: [publicPart(jwk)] } }, rateLimitPerMinute: 1_000_000_000 })),
     purposes: DEMO_PURPOSES,
     grants: Object.keys(o.clientKeys).flatMap((client) => [
