@@ -56,7 +56,7 @@ export function parseTsaCertificates(pem: string, source: string): TsaCertificat
 }
 
 /** A request for `data`'s time-stamp: SHA-256 imprint, a fresh 128-bit nonce, the signer's certificate asked for. */
-export function timeStampRequest(data: Uint8Array): { der: Uint8Array; nonce: string } {
+export function timeStampRequest(data: Uint8Array): { der: Uint8Array<ArrayBuffer>; nonce: string } {
   const nonce = randomBytes(16);
   // A positive INTEGER in minimal DER: top bit clear, first byte not zero.
   nonce[0] = (nonce[0]! & 0x7f) | 0x01;
