@@ -40,8 +40,6 @@ export interface Anchoring {
   status(): AnchorStatus;
   /** Throws AUDIT_ANCHOR_LAG (with Retry-After) while the lag is over `maxLagSeconds`. */
   admit(): void;
-  /** Resolves once the stamper has nothing left to stamp (tests, shutdown reports). */
-  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,7 +86,6 @@ const OFF: Anchoring = {
   checkpointSigned() {},
   status: () => ({ state: 'off', lagSeconds: 0, unstamped: 0, maxLagSeconds: null }),
   admit() {},
-  idle: async () => {},
   close: async () => {},
 };
 
@@ -230,9 +227,6 @@ export function createAnchoring(cfg: GatewayConfig, store: AuditStore, { logger,
       }
       const retryAfter = Math.max(1, Math.ceil(((retry?.at ?? now()) - now()) / 1000));
       throw new GatewayError('AUDIT_ANCHOR_LAG', `checkpoints have waited ${Math.round(lagSeconds())} s for a time-stamp (at most ${maxLagSeconds} s)`, { headers: { 'Retry-After': String(retryAfter) } });
-    },
-    async idle() {
-      while (running) await running;
     },
     async close() {
       closed = true;
