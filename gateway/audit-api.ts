@@ -6,6 +6,7 @@ import type { AuditPage } from './audit/store.ts';
 import { auditFilter, invalidParameter, parseAuditQuery, type QueryEndpoint, type QueryValues } from './audit-query.ts';
 import type { Operation, StreamedBody } from './pipeline/index.ts';
 import { RECORD_NAMES } from './audit/record.ts';
+import { stampedCheckpoints } from './audit/timestamps.ts';
 import type { Logger } from './logger.ts';
 
 /** A page of entries; a cursor the store cannot read is the caller's mistake, named as such. */
@@ -55,10 +56,10 @@ export function entriesOperation(req: Request, audit: AuditLog): Operation {
 /** GET /audit/verify: the chain's state. */
 export const verifyOperation = (audit: AuditLog): Operation => auditOperation('audit.verify', [], () => audit.verify());
 
-/** GET /audit/checkpoints: the signed checkpoints, oldest first (the newest `limit`, default 1000). */
+/** GET /audit/checkpoints: the signed checkpoints with their time-stamps, oldest first (the newest `limit`, default 1000). */
 export const checkpointsOperation = (req: Request, audit: AuditLog): Operation => auditOperation('audit.checkpoints', [], async () => {
   const { limit } = parseAuditQuery(req.query, 'checkpoints');
-  const all = await audit.store.checkpoints();
+  const all = await stampedCheckpoints(audit.store);
   return { checkpoints: all.slice(-limit), total: all.length };
 });
 

@@ -5,7 +5,7 @@
  * gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
  * gateway audit verify [--config FILE]
  * gateway simulate <agency> [--port N] [--host H]
- * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
+ * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N] [--tsa-cert FILE.pem …]
  * gateway hash-password
  * gateway help [COMMAND], gateway COMMAND --help
  *
@@ -39,9 +39,12 @@ const COMMAND_USAGE: Record<string, string> = {
                                                 _FAILURE_RATE, _FAULT_MODE stage latency and faults)`,
   'audit verify': `  gateway audit verify [--config FILE]          re-check the audit chain and its checkpoints
   gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N]
+                       [--tsa-cert FILE.pem …] [--tsa-tolerance SECONDS]
                                                 offline: re-check an NDJSON export (GET /audit/export) against its own
                                                 signed head (its last line), any checkpoints (GET /audit/checkpoints)
-                                                and the gateway's JWKS; no database, no gateway`,
+                                                and the gateway's JWKS; no database, no gateway. With --tsa-cert (the
+                                                time-stamping authority's certificate, repeatable) also each checkpoint's
+                                                RFC 3161 time-stamp, and the chain against every time-stamped checkpoint`,
   'hash-password': `  gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts`,
   help: `  gateway help [COMMAND]                        this text (also: gateway --help, gateway COMMAND --help)`,
 };
@@ -175,7 +178,7 @@ async function auditCommand(args: string[]) {
   if (args[0] !== 'verify') throw new UsageError('audit takes: verify');
   const { values } = parseArgs({ args: args.slice(1), options: {
     config: { type: 'string' }, export: { type: 'string' }, checkpoint: { type: 'string' }, checkpoints: { type: 'string' },
-    jwks: { type: 'string' }, 'head-seq': { type: 'string' },
+    jwks: { type: 'string' }, 'head-seq': { type: 'string' }, 'tsa-cert': { type: 'string', multiple: true }, 'tsa-tolerance': { type: 'string' },
   } });
   if (values.export) return verifyExport(values);
   const { resolveConfig } = await import('./config/index.ts');
@@ -193,16 +196,23 @@ async function auditCommand(args: string[]) {
 }
 
 type VerifyReport = Awaited<ReturnType<typeof import('./audit/index.ts').verifyChain>>;
+type AnchoredReport = import('./audit/anchor-verify.ts').AnchoredReport;
 
-/** Prints the report and its one-line verdict; exit code 2 when the chain is not intact. */
-function printReport(report: VerifyReport, note = '') {
+/** Prints the report and its one-line verdict; exit code 2 when the chain is not intact. `anchoring`: the time-stamps' verdict, which replaces the chain's when it refuses the chain. */
+function printReport(report: VerifyReport | AnchoredReport, note = '', anchoring?: string) {
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  if (anchoring && !report.ok && (report.problem === 'timestamp_invalid' || report.problem === 'timestamp_contradiction' || report.problem === 'not_anchored')) {
+    process.stdout.write(`${anchoring}${note}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const checkpoint = report.lastCheckpoint ? `, last checkpoint seq ${report.lastCheckpoint.seq} at ${report.lastCheckpoint.time}` : '';
   process.stdout.write(report.ok
     ? `chain intact: ${report.entries} entries, head seq ${report.headSeq}${checkpoint}\n`
     : report.problem === 'truncated'
       ? `CHAIN TRUNCATED after seq ${report.headSeq}: entries from seq ${report.firstBadSeq} are missing${note}\n`
       : `CHAIN BROKEN at seq ${report.firstBadSeq}: ${report.problem} (intact up to seq ${report.verifiedUpTo})${note}\n`);
+  if (anchoring && report.ok) process.stdout.write(`${anchoring}\n`);
   process.exitCode = report.ok ? 0 : 2;
 }
 
@@ -217,7 +227,7 @@ function checkpointFromJws(jws: string) {
  * (its last line) and of any checkpoints given under the gateway's JWKS; entries missing up to the
  * head or a checkpoint (or up to --head-seq), or a missing head line, mean the export was cut short.
  */
-async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string }) {
+async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string; 'tsa-cert'?: string[]; 'tsa-tolerance'?: string }) {
   if (!values.jwks) throw new UsageError('offline verify needs --jwks FILE (the gateway\'s /.well-known/jwks.json)');
   const jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
   const checkpoints = [];
@@ -232,10 +242,24 @@ async function verifyExport(values: { export?: string; checkpoint?: string; chec
   }
   const headSeq = values['head-seq'] === undefined ? null : Number(values['head-seq']);
   if (headSeq !== null && !Number.isInteger(headSeq)) throw new UsageError('--head-seq must be an integer');
-  const { verifyExportFile, ExportLineError } = await import('./audit/export-verify.ts');
+  const tolerance = values['tsa-tolerance'] === undefined ? undefined : Number(values['tsa-tolerance']);
+  if (tolerance !== undefined && !(Number.isInteger(tolerance) && tolerance >= 0)) throw new UsageError('--tsa-tolerance must be a whole number of seconds');
+  const anchors = values['tsa-cert']?.length ? await import('./audit/anchor-verify.ts') : null;
+  let certificates;
+  try {
+    certificates = anchors?.readTsaCertificates(values['tsa-cert']!);
+  } catch (e) {
+    throw new UsageError(`--tsa-cert: ${(e as Error).message}`);
+  }
+  const { verifyExportFile, ExportLineError, readExport } = await import('./audit/export-verify.ts');
   let report: VerifyReport;
   try {
     report = await verifyExportFile(values.export!, checkpoints, jwks, headSeq);
+    if (anchors && certificates) {
+      const anchored = anchors.withAnchors(report, await anchors.verifyAnchors(readExport(values.export!), checkpoints, jwks, certificates, tolerance));
+      printReport(anchored, ' (offline, from the export)', anchors.anchorVerdict(anchored));
+      return;
+    }
   } catch (e) {
     if (!(e instanceof ExportLineError)) throw e;
     process.stdout.write(`CHAIN BROKEN at seq ${e.afterSeq + 1}: ${e.message} (intact up to seq ${e.afterSeq})\n`);

@@ -29,6 +29,7 @@ export const catalogue = {
   UPSTREAM_UNAVAILABLE: { status: 503, title: 'Source system unavailable', vi: 'Hệ thống nguồn không sẵn sàng' },
   SHARED_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable; request refused', vi: 'Trạng thái dùng chung không sẵn sàng; yêu cầu bị từ chối' },
   AUDIT_UNAVAILABLE: { status: 503, title: 'Audit log unavailable; nothing released', vi: 'Nhật ký truy cập không sẵn sàng; không dữ liệu nào được trả' },
+  AUDIT_ANCHOR_LAG: { status: 503, title: 'Audit log not time-stamped for too long; request refused', vi: 'Nhật ký truy cập chưa được đóng dấu thời gian quá lâu; yêu cầu bị từ chối' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'Source system timed out', vi: 'Hệ thống nguồn không trả lời kịp' },
 } as const satisfies Record<string, { status: number; title: string; vi: string }>;
 

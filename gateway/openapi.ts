@@ -146,7 +146,7 @@ function problemResponses(): Json {
   return Object.fromEntries(statuses.map((status) => {
     const codes = codesWithStatus(status);
     const headers: Json = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
-    if (status === 429) headers['Retry-After'] = { $ref: '#/components/headers/Retry-After' };
+    if (status === 429 || status === 503) headers['Retry-After'] = { $ref: '#/components/headers/Retry-After' };
     return [`Problem${status}`, {
       description: `Problem: ${codes.map((c) => `\`${c}\` (${catalogue[c].title})`).join(', ')}.`,
       headers,
@@ -210,7 +210,7 @@ function sharedHeaders(): Json {
       schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.\\.[A-Za-z0-9_-]+$' },
     },
     'Retry-After': {
-      description: 'Seconds until the rate limit allows another request.',
+      description: 'Seconds until the rate limit allows another request (429), or until the next attempt to time-stamp the audit log (503 AUDIT_ANCHOR_LAG).',
       schema: { type: 'integer', minimum: 0 },
     },
   };
@@ -313,13 +313,32 @@ function gatewaySchemas(): Json {
       type: 'object', required: ['checkpoints'],
       properties: {
         total: { type: 'integer' },
-        checkpoints: { type: 'array', items: { type: 'object', required: ['seq', 'hash', 'time', 'jws'], properties: { seq: { type: 'integer' }, hash: str, time: { type: 'string', format: 'date-time' }, jws: { type: 'string', description: 'Compact JWS over {seq, hash, time}, verifiable with /.well-known/jwks.json.' } } } },
+        checkpoints: { type: 'array', items: { type: 'object', required: ['seq', 'hash', 'time', 'jws', 'timestamp'], properties: { seq: { type: 'integer' }, hash: str, time: { type: 'string', format: 'date-time' }, jws: { type: 'string', description: 'Compact JWS over {seq, hash, time}, verifiable with /.well-known/jwks.json.' }, timestamp: schemaRef('CheckpointTimestamp') } } },
+      },
+    },
+    CheckpointTimestamp: {
+      type: ['object', 'null'], required: ['tsa', 'token', 'time'],
+      description: 'The checkpoint\'s RFC 3161 time-stamp; null while it waits for one (or when no time-stamping authority is configured).',
+      properties: {
+        tsa: { type: 'string', format: 'uri', description: 'The time-stamping authority that issued it.' },
+        token: { type: 'string', contentEncoding: 'base64', description: 'The TimeStampToken (CMS SignedData over a TSTInfo), DER, base64. Its message imprint is the SHA-256 of the bytes of `jws`.' },
+        time: { type: 'string', format: 'date-time', description: 'The token\'s genTime.' },
       },
     },
     Health: { type: 'object', required: ['status'], properties: { status: str } },
     Readiness: {
       type: 'object', required: ['status'],
-      properties: { status: { enum: ['ready', 'not_ready'] }, checks: { type: 'object', additionalProperties: str }, breakers: { type: 'object', additionalProperties: { enum: ['closed', 'half_open', 'open'] } } },
+      properties: {
+        status: { enum: ['ready', 'not_ready'] }, checks: { type: 'object', additionalProperties: str }, breakers: { type: 'object', additionalProperties: { enum: ['closed', 'half_open', 'open'] } },
+        anchoring: {
+          type: 'object', required: ['state', 'lagSeconds', 'unstamped', 'maxLagSeconds'],
+          description: 'Time-stamps on the audit checkpoints; `over_max_lag` (and only it) makes the gateway not ready.',
+          properties: {
+            state: { enum: ['off', 'ok', 'lagging', 'over_max_lag'] }, lagSeconds: { type: 'number', description: 'Seconds since the oldest checkpoint still without a time-stamp was signed.' },
+            unstamped: { type: 'integer' }, maxLagSeconds: { type: ['integer', 'null'] },
+          },
+        },
+      },
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Operation, Pipeline, PipelineDeps } from './pipeline/index.ts';
 import type { GatewayConfig } from './config/types.ts';
 import { contractKey, type Contract } from './contracts.ts';
 import type { AuditLog } from './audit/index.ts';
+import type { Anchoring } from './audit/anchoring.ts';
 import type { Signer } from './signing.ts';
 import type { SharedState } from './shared-state.ts';
 import type { Metrics } from './metrics.ts';
@@ -27,6 +28,8 @@ export interface RouteDeps {
   operations: Map<string, Operation>;
   contracts: Map<string, Contract>;
   audit: AuditLog;
+  /** Time-stamps on the checkpoints: its lag is in /readyz, and may refuse data requests (AUDIT_ANCHOR_LAG). */
+  anchoring?: Anchoring;
   signer: Signer;
   metrics: Metrics;
   logger: Logger;
@@ -66,7 +69,7 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
       const v = version(versionText);
       const op = d.operations.get(contractKey(id, v ?? -1));
       const body = await readJsonBody(req, d.cfg.limits.maxBodyBytes);
-      send(res, await d.pipeline(inboundOf(req, body, id, v), () => op));
+      send(res, await d.pipeline(inboundOf(req, body, id, v), () => (d.anchoring?.admit(), op)));
     } catch (e) {
       onError(e, req, res);
     }
@@ -100,8 +103,10 @@ function mountRoutes(d: RouteDeps): Express {
     }
     const breakers = Object.fromEntries(d.adapters.map((a) => [a.name, a.breakerState()]));
     const allOpen = d.adapters.length > 0 && Object.values(breakers).every((s) => s === 'open');
-    const ready = checks.audit === 'ok' && checks.sharedState === 'ok' && !allOpen;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers });
+    const anchoring = d.anchoring?.status();
+    if (anchoring) checks.anchoring = anchoring.state;
+    const ready = checks.audit === 'ok' && checks.sharedState === 'ok' && !allOpen && checks.anchoring !== 'over_max_lag';
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers, ...(anchoring && { anchoring }) });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());

@@ -7,6 +7,7 @@ import { contractKey, loadContracts, type Contract } from './contracts.ts';
 import { keyPairFromJwk, loadOrCreatePrivateJwk } from './keys.ts';
 import { createSigner, type Signer } from './signing.ts';
 import { createAuditLog, openStore, type AuditLog, type AuditStore } from './audit/index.ts';
+import { createAnchoring, type Anchoring } from './audit/anchoring.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMemoryState, type SharedState } from './shared-state.ts';
@@ -37,6 +38,8 @@ export interface Gateway {
   app: Express;
   config: GatewayConfig;
   audit: AuditLog;
+  /** The checkpoints' time-stamper (off without an authority). */
+  anchoring: Anchoring;
   signer: Signer;
   metrics: Metrics;
   logger: Logger;
@@ -105,12 +108,14 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const keyFile = cfg.signing.privateJwkFile ?? join(cfg.dataDir, 'keys', 'gateway.private.jwk.json');
   const signer = createSigner(await keyPairFromJwk(await loadOrCreatePrivateJwk(keyFile, cfg.signing.alg)));
   const store = options.auditStore ?? (await openStore(cfg));
+  const anchoring = createAnchoring(cfg, store, { logger, metrics });
   const audit = await createAuditLog(cfg, signer, store, {
     onCommit(batch, ms) {
       metrics.auditCommit.observe(ms / 1000);
       metrics.auditBatch.observe(batch.length);
     },
     onError: (err) => logger.error({ err }, 'audit commit failed'),
+    onCheckpoint: (cp) => anchoring.checkpointSigned(cp),
   });
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
@@ -135,12 +140,12 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   let server: Server | undefined;
   let closeServer: (() => Promise<void>) | undefined;
   const { app, listener } = createRequestListener({
-    cfg, pipeline, pipelineDeps, operations, contracts, audit, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
+    cfg, pipeline, pipelineDeps, operations, contracts, audit, anchoring, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
     publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now,
   });
   const gateway: Gateway = {
     app,
-    config: cfg, audit, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
+    config: cfg, audit, anchoring, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
         server = createServer(listener).listen(port, host, () => resolve());
@@ -156,6 +161,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     },
     async close() {
       await closeServer?.();
+      await anchoring.close();
       await audit.close();
       await shared.close();
       await idempotency.close();

@@ -2,7 +2,7 @@
  * One contract, every audit store: the memory store, SQLite on a file and in memory, and
  * PostgreSQL (TEST_POSTGRES_URL) each run exactly the same cases of the AuditStore interface
  * (gateway/audit/store.ts): chaining, head, scan, query with every filter and cursor paging, get,
- * checkpoints, the write probe, entries read back exactly as committed, and a chain that verifies.
+ * checkpoints and their time-stamps, the write probe, entries read back exactly as committed, and a chain that verifies.
  * Stores that keep their data (the SQLite file, PostgreSQL) are also reopened and appended to.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +16,7 @@ import { createMemoryStore } from '../gateway/audit/memory-store.ts';
 import { createPostgresStore } from '../gateway/audit/postgres-store.ts';
 import { createSqliteStore } from '../gateway/audit/sqlite-store.ts';
 import type { AuditFilter, AuditPage, AuditStore, Checkpoint } from '../gateway/audit/store.ts';
+import { stampedCheckpoints } from '../gateway/audit/timestamps.ts';
 import { verifyChain, verifyStore } from '../gateway/audit/verify.ts';
 import { generatePrivateJwk, keyPairFromJwk } from '../gateway/keys.ts';
 import { createSigner, type Signer } from '../gateway/signing.ts';
@@ -291,6 +292,32 @@ describe.each(KINDS)('AuditStore conformance: $name', (kind) => {
     await store.saveCheckpoint({ ...late, time: '2030-01-01T00:00:00.000Z' });
     expect(await store.checkpoints()).toStrictEqual([early, late]);
     expect(await verifyStore(store, signer.jwks)).toMatchObject({ ok: true, entries: N, headSeq: N, lastCheckpoint: { seq: N, time: late.time } });
+  });
+
+  it('keeps checkpoint time-stamps: the first per seq, by seq, and which checkpoints still wait for one', async () => {
+    const open = kind.place();
+    const other = await open();
+    const entries = await other.appendBatch([0, 1, 2].map(pending));
+    const first = await signedCheckpoint(entries[0]!);
+    const last = await signedCheckpoint(entries[2]!);
+    await other.saveCheckpoint(first);
+    await other.saveCheckpoint(last);
+    const stamps = other.timestamps!;
+    expect(await stamps.all()).toEqual(new Map());
+    expect(await stamps.pending(10)).toStrictEqual({ count: 2, checkpoints: [first, last] });
+    expect(await stamps.pending(1)).toStrictEqual({ count: 2, checkpoints: [first] });
+    // A token is binary DER: every byte value must come back as it went in.
+    const stamp = { tsa: 'http://127.0.0.1:3180/tsa', token: Buffer.from([0x30, 0x00, 0xff, 0x80, 0x0a]).toString('base64'), time: '2026-01-01T08:00:05.000Z' };
+    await stamps.save(1, stamp);
+    await stamps.save(1, { ...stamp, time: '2030-01-01T00:00:00.000Z' });
+    expect([...(await stamps.all())]).toStrictEqual([[1, stamp]]);
+    expect(await stamps.pending(10)).toStrictEqual({ count: 1, checkpoints: [last] });
+    expect(await stampedCheckpoints(other)).toStrictEqual([{ ...first, timestamp: stamp }, { ...last, timestamp: null }]);
+    if (kind.durable) {
+      await other.close();
+      const again = await open();
+      expect(await stampedCheckpoints(again)).toStrictEqual([{ ...first, timestamp: stamp }, { ...last, timestamp: null }]);
+    }
   });
 
   it('probes writable', async () => {

@@ -46,7 +46,7 @@ async function signedHeadOf(file: string): Promise<Checkpoint | null> {
 }
 
 /** The entries of an export, read line by line; the head line must be the last. */
-async function* readExport(file: string): AsyncGenerator<AuditEntry> {
+export async function* readExport(file: string): AsyncGenerator<AuditEntry> {
   const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
   let line = 0;
   let lastSeq = 0;

@@ -20,6 +20,8 @@ export { createMemoryStore } from './memory-store.ts';
 export interface AuditHooks {
   onCommit?: (batch: AuditEntry[], durationMs: number) => void;
   onError?: (error: unknown) => void;
+  /** A checkpoint was signed and saved (the time-stamper takes it from here). */
+  onCheckpoint?: (cp: Checkpoint) => void;
 }
 
 /** The audit log as the pipeline sees it: record durably, pseudonymise, verify, checkpoint. */
@@ -109,8 +111,10 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
     if (head.seq <= lastCheckpointSeq) return;
     const time = new Date().toISOString();
     const jws = await signer.signCheckpoint({ seq: head.seq, hash: head.hash, time });
-    await store.saveCheckpoint({ seq: head.seq, hash: head.hash, time, jws });
+    const cp = { seq: head.seq, hash: head.hash, time, jws };
+    await store.saveCheckpoint(cp);
     lastCheckpointSeq = head.seq;
+    hooks.onCheckpoint?.(cp);
   };
   const checkpointSoon = () => {
     checkpointing ??= checkpoint().catch((e) => hooks.onError?.(e)).finally(() => { checkpointing = null; });

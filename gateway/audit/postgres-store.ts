@@ -5,6 +5,7 @@ import { chainEntries, type AuditEntry, type ChainHead, type PendingEntry } from
 import { whereClause } from './sqlite-store.ts';
 import { postgresType, RECORD_MEMBERS } from './record.ts';
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint } from './store.ts';
+import { POSTGRES_TIMESTAMPS_MIGRATION, postgresTimestamps } from './timestamps.ts';
 
 export interface PostgresStoreOptions {
   /** A libpq connection URL, e.g. postgres://gateway@db:5432/gateway. */
@@ -49,6 +50,8 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO audit_chain_head (seq, hash) VALUES (0, '${'0'.repeat(64)}');`,
   // Readiness writes here: a commit that needs WAL space like a batch does, outside the chain.
   `CREATE TABLE audit_write_probe (id integer PRIMARY KEY CHECK (id = 1), written_at text NOT NULL, pad text NOT NULL);`,
+  // The checkpoints' RFC 3161 time-stamps, beside them (timestamps.ts).
+  POSTGRES_TIMESTAMPS_MIGRATION,
 ];
 
 
@@ -204,6 +207,7 @@ export async function createPostgresStore({ url, schema, connectTimeoutMs = 3000
       const { rows } = await pool.query<{ seq: string; hash: string; time: string; jws: string }>(`SELECT seq, hash, time, jws FROM ${t('audit_checkpoints')} ORDER BY seq`);
       return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
     },
+    timestamps: postgresTimestamps(pool, t),
     async probe() {
       // A real commit of about a batch's size, outside the chain: refused on a read-only primary or
       // a standby, failing when the server cannot write, and it never waits for the head lock.

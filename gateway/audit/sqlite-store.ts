@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFi
 import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
 import { prepareWrites } from './sqlite-writes.mjs';
 import { RECORD_MEMBERS, SQLITE_ENTRIES_TABLE } from './record.ts';
+import { sqliteTimestamps } from './timestamps.ts';
 
 const SCHEMA = `
 ${SQLITE_ENTRIES_TABLE}
@@ -257,6 +258,7 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
     async checkpoints() {
       return db.prepare('SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
     },
+    timestamps: sqliteTimestamps(db),
     async probe() {
       if (!db.open) throw new Error('audit store closed');
       await sink.probe();

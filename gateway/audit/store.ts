@@ -1,6 +1,7 @@
 import type { SegmentWalk } from './verify.ts';
 import { canonicalJson, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from './entry.ts';
 import { RECORD_COLUMNS, RECORD_MEMBERS } from './record.ts';
+import type { TimestampStore } from './timestamps.ts';
 
 /** A signed statement of the chain's head: `{seq, hash, time}` as a compact JWS. */
 export interface Checkpoint { seq: number; hash: string; time: string; jws: string }
@@ -33,6 +34,8 @@ export interface AuditStore {
   get(id: string): Promise<AuditEntry | null>;
   saveCheckpoint(cp: Checkpoint): Promise<void>;
   checkpoints(): Promise<Checkpoint[]>;
+  /** The checkpoints' RFC 3161 time-stamps (timestamps.ts); a store without it cannot anchor. */
+  readonly timestamps?: TimestampStore;
   /**
    * Optional: walks the whole chain itself, hashes recomputed from what is stored, as seq-ordered
    * segments (each started without its first link) for verifyStore to join.

@@ -56,6 +56,28 @@ const simulator = {
   },
 } as const;
 
+/** RFC 3161 time-stamps on the audit checkpoints (audit/anchoring.ts); off while no authority is listed. */
+const timestamping = {
+  type: 'object', additionalProperties: false, default: {},
+  properties: {
+    authorities: {
+      type: 'array', default: [], description: 'time-stamping authorities, tried in order for each checkpoint',
+      items: {
+        type: 'object', additionalProperties: false, required: ['url', 'certificateFile'],
+        properties: {
+          url: { type: 'string', format: 'uri', description: 'where time-stamp queries are POSTed (application/timestamp-query)' },
+          certificateFile: { type: 'string', minLength: 1, description: 'PEM file of the authority\'s signing certificate (extendedKeyUsage timeStamping): the only key its tokens are taken from' },
+        },
+      },
+    },
+    timeoutMs: { type: 'integer', minimum: 100, default: 10000, description: 'one request to an authority at most this long' },
+    toleranceSeconds: { type: 'integer', minimum: 0, default: 60, description: 'how far a token\'s time may lie before the checkpoint\'s (the two clocks\' difference)' },
+    retryBaseDelayMs: { type: 'integer', minimum: 10, default: 1000, description: 'first wait after every authority failed; doubled on each failure' },
+    retryMaxDelayMs: { type: 'integer', minimum: 10, default: 60000, description: 'longest wait between two attempts' },
+    maxLagSeconds: { type: 'integer', minimum: 1, description: 'refuse data requests (AUDIT_ANCHOR_LAG) while a checkpoint has waited longer than this for its time-stamp; absent = never' },
+  },
+} as const;
+
 /**
  * The config's shape, as one constant: the TypeScript types are derived from it (types.ts), so a
  * key is declared once. `upstreams` and `simulators` are keyed by agency here; `configSchema()`
@@ -116,6 +138,7 @@ export const CONFIG_SHAPE = {
         maxBatch: { type: 'integer', minimum: 1, default: 256 },
         checkpointEveryEntries: { type: 'integer', minimum: 1, default: 1000 },
         checkpointEverySeconds: { type: 'integer', minimum: 1, default: 60 },
+        timestamping,
       },
     },
     redis: {
