@@ -5,6 +5,7 @@
  * client), so these say how much of (c) the machine itself takes.
  */
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -69,4 +70,24 @@ export async function loopbackFloor(rate: number, amount: number): Promise<Floor
   } finally {
     echo.kill();
   }
+}
+
+/**
+ * The cryptography every request needs and no pass-through does: verifying the client's ES256
+ * assertion and signing the answer, with node:crypto as the gateway calls it (raw r||s
+ * signatures), over inputs of the gateway's sizes. CPU milliseconds per request.
+ */
+export function signatureFloor(requests = 4_000): number {
+  const client = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const gateway = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const assertion = Buffer.alloc(420, 0x61);
+  const answer = Buffer.alloc(900, 0x62);
+  const assertionSignature = cryptoSign('sha256', assertion, { key: client.privateKey, dsaEncoding: 'ieee-p1363' });
+  const started = process.cpuUsage();
+  for (let i = 0; i < requests; i++) {
+    if (!cryptoVerify('sha256', assertion, { key: client.publicKey, dsaEncoding: 'ieee-p1363' }, assertionSignature)) throw new Error('verify failed');
+    cryptoSign('sha256', answer, { key: gateway.privateKey, dsaEncoding: 'ieee-p1363' });
+  }
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / 1000 / requests;
 }
