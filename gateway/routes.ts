@@ -28,7 +28,7 @@ export interface RouteDeps {
   operations: Map<string, Operation>;
   contracts: Map<string, Contract>;
   audit: AuditLog;
-  /** Time-stamps on the checkpoints: its lag is in /readyz, and may refuse data requests (AUDIT_ANCHOR_LAG). */
+  /** Time-stamps on the checkpoints: their lag is in /readyz (the pipeline refuses data past the maximum lag). */
   anchoring?: Anchoring;
   signer: Signer;
   metrics: Metrics;
@@ -69,7 +69,7 @@ export function createRequestListener(d: RouteDeps): { app: Express; listener: R
       const v = version(versionText);
       const op = d.operations.get(contractKey(id, v ?? -1));
       const body = await readJsonBody(req, d.cfg.limits.maxBodyBytes);
-      send(res, await d.pipeline(inboundOf(req, body, id, v), () => (d.anchoring?.admit(), op)));
+      send(res, await d.pipeline(inboundOf(req, body, id, v), () => op));
     } catch (e) {
       onError(e, req, res);
     }

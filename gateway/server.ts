@@ -134,7 +134,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf, idempotency }));
   }
   const authenticator = createAuthenticator(cfg, shared.replay, options.now);
-  const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, signer, logger, metrics };
+  const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, anchoring, signer, logger, metrics };
   const pipeline = createPipeline({ ...pipelineDeps, authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody) });
 
   let server: Server | undefined;

@@ -10,6 +10,7 @@ import { requireIdempotencyKey } from './idempotency-key.ts';
 import { minimise } from './minimize.ts';
 import { parseBody } from './parse-body.ts';
 import { rateLimit } from './rate-limit.ts';
+import { requireAnchoring } from './require-anchoring.ts';
 import { resolveOperation } from './resolve-operation.ts';
 import { sign } from './sign.ts';
 import type { Exchange, Inbound, Operation, Outbound, PipelineDeps, Step } from './types.ts';
@@ -31,6 +32,7 @@ export const REQUEST_PATH: readonly Step[] = [
   resolveOperation, // the service and version asked for
   rateLimit, // per client, across instances
   authorize, // client × service × purpose, case id; the field groups granted
+  requireAnchoring, // data only while the log's time-stamps keep up (when a maximum lag is set)
   validateRequest, // the contract's request schema
   checkConsent, // the citizen's consent where the operation needs it
   requireIdempotencyKey, // writes only

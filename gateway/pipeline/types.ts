@@ -1,3 +1,4 @@
+import type { Anchoring } from '../audit/anchoring.ts';
 import type { AuditEntry, AuditLog, UpstreamCall } from '../audit/index.ts';
 import type { Contract } from '../contracts.ts';
 import type { GatewayError } from '../errors.ts';
@@ -131,6 +132,8 @@ export interface PipelineDeps {
   signer: Signer;
   logger: Logger;
   metrics: Metrics;
+  /** The checkpoints' time-stamping: past its maximum lag, data requests are refused. */
+  anchoring?: Pick<Anchoring, 'admit'>;
 }
 
 export type { Authenticated, Authenticator };
