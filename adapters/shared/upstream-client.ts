@@ -81,7 +81,7 @@ function transform(config: InternalAxiosRequestConfig, fns: Transform | Transfor
  * every call, and there is no interceptor chain (none is registered on an upstream client). On the
  * hot path that merge cost more CPU than the HTTP exchange it prepared.
  */
-export function directRequester(instance: AxiosInstance, adapter: (config: InternalAxiosRequestConfig) => Promise<AxiosResponse>) {
+function directRequester(instance: AxiosInstance, adapter: (config: InternalAxiosRequestConfig) => Promise<AxiosResponse>) {
   const { headers: bucketed, ...defaults } = instance.defaults;
   const buckets = bucketed as unknown as Record<string, Record<string, string> | string | undefined>;
   const own = Object.fromEntries(Object.entries(buckets).filter(([k]) => !HEADER_BUCKETS.has(k)));
