@@ -21,6 +21,11 @@ import { BENCH_GATEWAY_ID, spawnGateway, type Child } from './bench/processes.ts
 
 const CONCURRENCY = 24;
 const REQUESTS = 1_500;
+/**
+ * The lock-timed kills wait for a moment that may come a few times a second (a WAL checkpoint
+ * comes every ~1,000 pages written): the load goes on, with this many assertions, until it does.
+ */
+const REQUESTS_UNTIL_LOCK = 12_000;
 /** The kill comes once this many 200s have arrived: load is then in full swing. */
 const KILL_AFTER = 150;
 
@@ -39,8 +44,8 @@ const identity = (privateJwk: JWK, i: number) => {
  * Drives the gateway with concurrent requests until it dies; `kill` is started once KILL_AFTER
  * answers have arrived and must end the process. Returns the request ids of every 200 received.
  */
-async function loadUntilKilled(gw: Child, privateJwk: JWK, kill: () => Promise<unknown>): Promise<{ released: string[]; refused: number }> {
-  const signed = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => identity(privateJwk, i)));
+async function loadUntilKilled(gw: Child, privateJwk: JWK, kill: () => Promise<unknown>, requests = REQUESTS): Promise<{ released: string[]; refused: number }> {
+  const signed = await Promise.all(Array.from({ length: requests }, (_, i) => identity(privateJwk, i)));
   const released: string[] = [];
   let killed: Promise<unknown> | null = null;
   let refused = 0;
@@ -120,9 +125,9 @@ describe('crash durability', () => {
     const gw = await startGateway(keys.portal!);
     let caught = false;
     const { released } = await loadUntilKilled(gw, keys.portal!, async () => {
-      caught = await killHolding(gw.pid, join(gw.dataDir, 'audit.sqlite'), lock, Date.now() + 30_000);
+      caught = await killHolding(gw.pid, join(gw.dataDir, 'audit.sqlite'), lock, Date.now() + 60_000);
       if (!caught) await gw.stop('SIGKILL');
-    });
+    }, REQUESTS_UNTIL_LOCK);
     await gw.stop();
     // Killed while stopped with the lock in hand: the writer was mid-transaction (or mid-checkpoint).
     expect(caught).toBe(true);
