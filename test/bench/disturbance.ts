@@ -71,9 +71,10 @@ export function disturbanceMonitor(pids: () => number[]) {
     }
     return { at: performance.now(), ...m, own, kernel };
   };
+  // A process that started during the phase (a PostgreSQL backend for a new connection) used all its CPU in it.
   const delta = (before: Map<number, number>, after: Map<number, number>) => {
     let sum = 0;
-    for (const [pid, t] of after) if (before.has(pid)) sum += t - before.get(pid)!;
+    for (const [pid, t] of after) sum += t - (before.get(pid) ?? 0);
     return sum;
   };
   return {

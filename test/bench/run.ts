@@ -189,8 +189,8 @@ async function main() {
     children.push(bare);
     const bareDurable = await spawnPassThrough(sims.population!.url, mkdtempSync(join(tmpdir(), 'gw-bench-journal-')));
     children.push(bareDurable);
-    const gatewayLoad = async (url: string, amount: number) =>
-      load(url, '/services/population.identity/v1', amount, iterate(await presign(amount + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })));
+    const identityRequests = async (amount: number) => iterate(await presign(amount + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' }));
+    const gatewayLoad = async (url: string, amount: number) => load(url, '/services/population.identity/v1', amount, await identityRequests(amount));
     await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', WARMUP_REQUESTS, simRequest);
     await gatewayLoad(gw.url, WARMUP_REQUESTS);
     await gatewayLoad(mem.url, WARMUP_REQUESTS);
@@ -309,8 +309,13 @@ async function main() {
         return child;
       },
       // The PostgreSQL server's processes work for the gateways here: their CPU is the bench's own.
-      closedLoop: (urls, amount) => monitor.phase(`closed loop, PostgreSQL store, ${urls.length} instances`, () => Promise.all(urls.map(async (url) => closedLoop(url, '/services/population.identity/v1', Math.floor(amount / urls.length), iterate(await presign(Math.floor(amount / urls.length) + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' })))))
-        .then((xs) => xs.reduce((a, b) => a + b.requestsPerSecond, 0)), ['postgres']),
+      closedLoop: async (urls, amount) => {
+        const share = Math.floor(amount / urls.length);
+        const requests = await Promise.all(urls.map(() => identityRequests(share)));
+        const runs = await monitor.phase(`closed loop, PostgreSQL store, ${urls.length} instances`,
+          () => Promise.all(urls.map((url, i) => closedLoop(url, '/services/population.identity/v1', share, requests[i]!))), ['postgres']);
+        return runs.reduce((sum, r) => sum + r.requestsPerSecond, 0);
+      },
       paced: async (urls) => paced(urls, '/services/population.identity/v1', await tokens(), FIXED_RATE, ['postgres']),
       direct: () => paced(sims.population!.url, '/api/v1/cong-dan/tra-cuu', simRequest),
       requests: THROUGHPUT_REQUESTS,
