@@ -7,6 +7,7 @@ import { createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import Database from 'better-sqlite3';
 import { canonicalJson, createMemoryStore, entryHash, type AuditStore } from '../gateway/audit/index.ts';
+import { entryCanonicalJson } from '../gateway/audit/entry.ts';
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
 
 const run = promisify(execFile);
@@ -60,6 +61,31 @@ describe('the audit log', () => {
       const { hash, ...rest } = e;
       expect(canonicalJson(rest)).toBe((canonicalize as unknown as (v: unknown) => string)(rest));
       expect(entryHash(e)).toBe(hash);
+    }
+  });
+
+  it('writes an entry member by member exactly as the JCS library writes it, tricky text and all', () => {
+    const texts = ['', 'Nguyễn Văn An', 'quote " backslash \\ slash / tab \t nl \n', '\u0001\u001f\u007f\u2028\u2029', '😀 \uD83D\uDE00', 'é (NFD) é'];
+    let n = 0;
+    for (const t of texts) {
+      for (const nullable of [null, t]) {
+        const entry = {
+          seq: 9_007_199_254_740_991 - n, id: `0190f1e2-0000-7000-8000-${String(n++).padStart(12, '0')}`, time: '2026-12-03T10:00:00.000Z', client: t || 'c',
+          userId: nullable, purpose: nullable, caseId: nullable, service: 'population.identity', version: nullable === null ? null : 1,
+          subjects: [t, 'b'], fields: [], outcome: 'released' as const, status: 200, errorCode: nullable,
+          upstreams: [{ reference: nullable, agency: 'population', operation: t, outcome: 'ok' as const, errorCode: null, latencyMs: 3 }],
+          latencyMs: 0, requestSha256: 'a'.repeat(64), responseSha256: nullable, prevHash: '0'.repeat(64),
+        };
+        expect(entryCanonicalJson(entry)).toBe((canonicalize as unknown as (v: unknown) => string)(entry));
+        // A member the record does not have (an object from elsewhere) is hashed whole, as the library writes it.
+        const extra = { ...entry, zeta: t, alpha: [1, { b: 2, a: 1 }] };
+        expect(entryCanonicalJson(extra as never)).toBe((canonicalize as unknown as (v: unknown) => string)(extra));
+        // So is an upstream call with a member or a value its writer does not know.
+        for (const call of [{ ...entry.upstreams[0]!, latencyMs: 2.5 }, { ...entry.upstreams[0]!, gateway: t }]) {
+          const odd = { ...entry, upstreams: [entry.upstreams[0]!, call] };
+          expect(entryCanonicalJson(odd as never)).toBe((canonicalize as unknown as (v: unknown) => string)(odd));
+        }
+      }
     }
   });
 

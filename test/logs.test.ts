@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { world } from '../adapters/world/index.ts';
 import { startGateway, testConfig } from './support/fixtures.ts';
+import { createLogger } from '../gateway/logger.ts';
 import { eventually } from './support/eventually.ts';
 
 describe('logs', () => {
@@ -36,5 +37,19 @@ describe('logs', () => {
     } finally {
       await gw.close();
     }
+  });
+
+  it('censor a secret a call site should never have passed, at the top or one level down, without touching the object', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(chunk.toString()); done(); } });
+    const logger = createLogger('info', sink);
+    const logged = { requestId: 'r-1', personalId: '001088000001', headers: { cookie: 'c' }, upstream: { agency: 'population', fullName: 'Nguyễn Văn An', authorization: 'Bearer t' } };
+    const before = structuredClone(logged);
+    logger.info(logged, 'checked');
+    const line = JSON.parse(lines.join(''));
+    expect(line).toMatchObject({ requestId: 'r-1', personalId: '[redacted]', headers: '[redacted]', upstream: { agency: 'population', fullName: '[redacted]', authorization: '[redacted]' } });
+    expect(lines.join('')).not.toContain('001088000001');
+    expect(lines.join('')).not.toContain('Bearer t');
+    expect(logged).toEqual(before);
   });
 });

@@ -91,7 +91,10 @@ const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
  * joined here, without the config merge that `getUri` does first.
  */
 function requestUrl(config: InternalAxiosRequestConfig): string {
-  if (config.params || config.paramsSerializer) return axios.getUri(config);
+  // Named members, not the config itself: getUri merges only a config's own members, and a config
+  // may read its defaults through its prototype (upstream-client.ts).
+  const { baseURL, url, params, paramsSerializer, allowAbsoluteUrls } = config;
+  if (params || paramsSerializer) return axios.getUri({ baseURL, url, params, paramsSerializer, allowAbsoluteUrls });
   const path = config.url ?? '';
   if (!config.baseURL || (ABSOLUTE.test(path) && config.allowAbsoluteUrls !== false)) return path;
   return path ? `${config.baseURL.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}` : config.baseURL;
