@@ -46,11 +46,13 @@ const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const contractPrefix = (c: Contract, kind: 'request' | 'response') => `${c.meta.service}.v${c.meta.version}.${kind}`;
 
 
-function packageVersion(): string {
+/** The version and SPDX licence of the package (info.version, info.license). */
+function packageInfo(): { version: string; license?: string } {
   try {
-    return (JSON.parse(readFileSync(join(CONTRACTS_DIR, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    const pkg = JSON.parse(readFileSync(join(CONTRACTS_DIR, '..', 'package.json'), 'utf8')) as { version?: string; license?: string };
+    return { version: pkg.version ?? '0.0.0', license: pkg.license };
   } catch {
-    return '0.0.0';
+    return { version: '0.0.0' };
   }
 }
 
@@ -140,10 +142,15 @@ function problemSchema(): Json {
 
 const codesWithStatus = (status: number) => (Object.keys(catalogue) as ErrorCode[]).filter((c) => catalogue[c].status === status);
 
-/** One reusable problem response per status, naming the codes it can carry. */
-function problemResponses(): Json {
-  const statuses = [...new Set(Object.values(catalogue).map((e) => e.status))].sort((a, b) => a - b);
-  return Object.fromEntries(statuses.map((status) => {
+/** What a public endpoint can answer besides its own statuses: another method (405) or a mistyped path (404). */
+const PUBLIC_PROBLEM_CODES: ErrorCode[] = ['METHOD_NOT_ALLOWED', 'NOT_FOUND'];
+
+/**
+ * One reusable problem response per status an operation names, each naming the codes it can
+ * carry, and `ClientProblem` for the public endpoints' `4XX`.
+ */
+function problemResponses(statuses: readonly number[]): Json {
+  const perStatus = Object.fromEntries([...statuses].sort((a, b) => a - b).map((status) => {
     const codes = codesWithStatus(status);
     const headers: Json = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
     if (status === 429 || status === 503) headers['Retry-After'] = { $ref: '#/components/headers/Retry-After' };
@@ -153,7 +160,18 @@ function problemResponses(): Json {
       content: { 'application/problem+json': { schema: { allOf: [schemaRef('Problem'), { properties: { status: { const: status }, code: { enum: codes } } }] } } },
     }];
   }));
+  return {
+    ...perStatus,
+    ClientProblem: {
+      description: `Problem: ${PUBLIC_PROBLEM_CODES.map((c) => `\`${c}\` (${catalogue[c].title})`).join(', ')}; every client error of the gateway is a problem document.`,
+      headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } },
+      content: { 'application/problem+json': { schema: schemaRef('Problem') } },
+    },
+  };
 }
+
+/** Every status some operation answers with a problem. */
+const PROBLEM_STATUSES = [...new Set([...DATA_SERVICE_PROBLEMS, ...WRITE_PROBLEMS, ...AUTHENTICATED_GET_PROBLEMS])];
 
 const problemRefs = (statuses: number[]) => Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
 
@@ -404,7 +422,7 @@ const authenticatedGet = (operationId: string, tag: string, summary: string, okR
 };
 
 const publicGet = (operationId: string, tag: string, summary: string, responses: Json, parameters: Json[] = []) => ({
-  get: { operationId, tags: [tag], summary, security: PUBLIC, ...(parameters.length ? { parameters } : {}), responses },
+  get: { operationId, tags: [tag], summary, security: PUBLIC, ...(parameters.length ? { parameters } : {}), responses: { ...responses, '4XX': { $ref: '#/components/responses/ClientProblem' } } },
 });
 
 /** The gateway's own GET endpoints. */
@@ -462,6 +480,7 @@ function mergeSchemas(own: Json, fromContracts: Json): Json {
  * Throws at start-up when a contract's `$ref` points nowhere.
  */
 export function buildOpenApi(contracts: Map<string, Contract>, options: OpenApiOptions = {}): Json {
+  const { version, license } = packageInfo();
   const ordered = [...contracts.values()].sort((a, b) => a.meta.service.localeCompare(b.meta.service) || a.meta.version - b.meta.version);
   const paths: Json = {};
   for (const c of ordered) paths[`/services/${c.meta.service}/v${c.meta.version}`] = serviceOperation(c);
@@ -470,10 +489,11 @@ export function buildOpenApi(contracts: Map<string, Contract>, options: OpenApiO
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     info: {
       title: 'Interagency data-sharing gateway',
-      version: packageVersion(),
+      version,
+      ...(license ? { license: { name: license, identifier: license } } : {}),
       description: 'Once-only access to population, land, tax and secured-transactions data behind signed, audited, versioned contracts. Every data service is `POST /services/{serviceId}/v{major}`, so personal identifiers never appear in URLs. Answers are minimised to the granted field groups, committed to a hash-chained audit log before release, and signed (`X-Gateway-Signature`).',
     },
-    ...(options.publicUrl ? { servers: [{ url: options.publicUrl }] } : {}),
+    ...(options.publicUrl ? { servers: [{ url: options.publicUrl, description: 'This gateway (`publicUrl`, else the address it listens on).' }] } : {}),
     tags: [
       { name: 'services', description: 'Data services, one per contract.' },
       { name: 'discovery', description: 'What a client may call and how to verify answers.' },
@@ -487,7 +507,7 @@ export function buildOpenApi(contracts: Map<string, Contract>, options: OpenApiO
       securitySchemes: { clientAssertion: securityScheme(options) },
       parameters: sharedParameters(),
       headers: sharedHeaders(),
-      responses: problemResponses(),
+      responses: problemResponses(PROBLEM_STATUSES),
       schemas: mergeSchemas(gatewaySchemas(), contractComponents(ordered, options.commonDefinitions ?? commonDefinitions())),
     },
   };

@@ -111,9 +111,15 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
-  // Built once at start: a contract whose $ref points nowhere fails the start, not a request.
-  const openapi = Buffer.from(JSON.stringify(buildOpenApi(contracts, { gatewayId: cfg.gatewayId, publicUrl: cfg.publicUrl, limits: cfg.limits })));
-  app.get('/openapi.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi); });
+  // Built at start, so a contract whose $ref points nowhere fails the start, not a request; served
+  // as built again at the first request, when the address clients reach (its `servers`) is known.
+  const openapiOptions = { gatewayId: cfg.gatewayId, limits: cfg.limits };
+  buildOpenApi(contracts, openapiOptions);
+  let openapi: Buffer | null = null;
+  app.get('/openapi.json', (_req, res) => {
+    openapi ??= Buffer.from(JSON.stringify(buildOpenApi(contracts, { ...openapiOptions, publicUrl: d.publicUrl() || undefined })));
+    res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi);
+  });
   app.get('/.well-known/jwks.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').json(d.signer.jwks); });
   app.get('/.well-known/gateway-configuration', (_req, res) => {
     const base = d.publicUrl();
