@@ -38,7 +38,9 @@ const COMMAND_USAGE: Record<string, string> = {
                                                 and the old config keeps serving`,
   keys: `  gateway keys rotate [--config FILE] [--now]   add a signing key: published at once, signing after
                                                 signing.rotation.activationDelaySeconds (--now: at once); old keys stay published
-  gateway keys list [--config FILE]             the signing keys: kid, state (active, pending, retired) and their times`,
+  gateway keys list [--config FILE]             the signing keys: kid, state (active, pending, retired) and their times
+  gateway keys prune [--config FILE] [--force]  stop publishing keys retired over signing.rotation.retainRetiredDays ago,
+                                                except those that signed a stored checkpoint (--force: those too)`,
   token: `  gateway token --key FILE [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE]
                 [--iss CLIENT] [--aud GATEWAY_ID] [--lifetime SECONDS]
                                                 mint a client assertion for one request`,
@@ -375,17 +377,32 @@ async function reloadCommand(args: string[]) {
 /** `keys rotate`, `keys list`: the signing key set of the config's gateway (key-set.ts). */
 async function keysCommand(args: string[]) {
   const [sub, ...rest] = args;
-  if (sub !== 'rotate' && sub !== 'list') throw new UsageError('keys takes: rotate, list');
-  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, ...(sub === 'rotate' ? { now: { type: 'boolean' } } : {}) } as const });
+  if (sub !== 'rotate' && sub !== 'list' && sub !== 'prune') throw new UsageError('keys takes: rotate, list, prune');
+  const flag = { rotate: 'now', prune: 'force', list: null }[sub];
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, ...(flag ? { [flag]: { type: 'boolean' } } : {}) } }) as { values: { config?: string; now?: boolean; force?: boolean } };
   const { resolveConfig } = await import('./config/index.ts');
   const { config } = await resolveConfig({ file: values.config });
-  const { keyStates, readKeySet, rotateKeySet, signingPaths } = await import('./key-set.ts');
+  const { keyStates, pruneKeySet, readKeySet, rotateKeySet, signingPaths } = await import('./key-set.ts');
   const paths = signingPaths(config);
   if (sub === 'list') {
     process.stdout.write(JSON.stringify({ dir: paths.dir, keys: keyStates(await readKeySet(paths, config.signing.alg), Date.now()) }, null, 2) + '\n');
     return;
   }
-  const delaySeconds = (values as { now?: boolean }).now ? 0 : config.signing.rotation.activationDelaySeconds;
+  if (sub === 'prune') {
+    const { openStore } = await import('./audit/index.ts');
+    const { decodeProtectedHeader } = await import('jose');
+    const store = await openStore(config);
+    let signedCheckpoints: Set<string>;
+    try {
+      signedCheckpoints = new Set((await store.checkpoints()).map((c) => String(decodeProtectedHeader(c.jws).kid)));
+    } finally {
+      await store.close();
+    }
+    const pruned = await pruneKeySet(paths, config.signing.alg, { now: Date.now(), retainDays: config.signing.rotation.retainRetiredDays, signedCheckpoints, force: Boolean(values.force) });
+    process.stdout.write(JSON.stringify({ dir: paths.dir, ...pruned }, null, 2) + '\n');
+    return;
+  }
+  const delaySeconds = values.now ? 0 : config.signing.rotation.activationDelaySeconds;
   const { added, keys } = await rotateKeySet(paths, config.signing.alg, { now: Date.now(), delaySeconds });
   process.stdout.write(JSON.stringify({ dir: paths.dir, added, keys }, null, 2) + '\n');
   process.stdout.write(`signing key ${added.kid} published; it signs from ${added.activatesAt} (every instance reads ${paths.dir} within signing.rotation.pollSeconds, or at once on SIGHUP)\n`);

@@ -145,6 +145,23 @@ export async function rotateKeySet(paths: SigningPaths, alg: Alg, o: { now: numb
   return { added: states.find((k) => k.kid === entry.kid)!, keys: states };
 }
 
+/**
+ * Drops from the set the keys retired more than `retainDays` ago, so they are no longer published.
+ * A key whose kid signed a stored checkpoint (`signedCheckpoints`) is kept whatever its age, since
+ * the log could no longer be verified without it, unless `force`; the active and pending keys
+ * always are. Their files are left in the directory: removing a key from the JWKS is the decision,
+ * destroying it the operator's own.
+ */
+export async function pruneKeySet(paths: SigningPaths, alg: Alg, o: { now: number; retainDays: number; signedCheckpoints: ReadonlySet<string>; force?: boolean }): Promise<{ removed: KeyState[]; kept: KeyState[] }> {
+  const manifest = readManifest(paths.dir);
+  if (!manifest) return { removed: [], kept: keyStates(await readKeySet(paths, alg), o.now) };
+  const states = keyStates(await readKeySet(paths, alg), o.now);
+  const cutoff = o.now - o.retainDays * 86_400_000;
+  const removable = new Set(states.filter((k) => k.state === 'retired' && Date.parse(k.retiredAt!) < cutoff && (o.force || !o.signedCheckpoints.has(k.kid))).map((k) => k.kid));
+  if (removable.size) writeManifest(paths.dir, { keys: manifest.keys.filter((k) => !removable.has(k.kid)) });
+  return { removed: states.filter((k) => removable.has(k.kid)), kept: states.filter((k) => !removable.has(k.kid)) };
+}
+
 /** The signing keys of a running gateway: re-read on demand (SIGHUP) and when the manifest changes. */
 export interface SigningKeys {
   /** Every published key, in activation order (the signer picks the active one at each signature). */

@@ -131,6 +131,7 @@ export const CONFIG_SHAPE = {
           properties: {
             activationDelaySeconds: { type: 'integer', minimum: 0, default: 900, description: 'a rotated key is published at once and signs only this long after (longer than pollSeconds and the JWKS cache time, 300 s)' },
             pollSeconds: { type: 'integer', minimum: 1, default: 10, description: 'how often each instance looks for a changed key set' },
+            retainRetiredDays: { type: 'integer', minimum: 1, default: 400, description: 'gateway keys prune removes keys retired longer ago than this, except those that signed a stored checkpoint' },
           },
         },
       },
