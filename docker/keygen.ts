@@ -4,7 +4,8 @@
  *
  *   node dist/docker/keygen.js <gateway-keys-dir> <public-jwks-dir> <demo-clients-dir>
  *
- * - the gateway's signing key, shared by every instance (`signing.privateJwkFile`);
+ * - the gateway's signing key, shared by every instance (`signing.privateJwkFile`; the first key
+ *   of the key set that `gateway keys rotate` makes beside it, in `signing/`);
  * - a private key for each demo agency (portal, land-office, auditor) and for the identity
  *   provider that signs citizen consent: in real life each agency holds its own, so they go to a
  *   volume the gateways never mount;

@@ -6,11 +6,13 @@
  * gateway audit verify [--config FILE]
  * gateway simulate <agency> [--port N] [--host H]
  * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N] [--tsa-cert FILE.pem …]
+ * gateway reload [--config FILE]
+ * gateway keys rotate [--config FILE] [--now], gateway keys list [--config FILE]
  * gateway hash-password
  * gateway help [COMMAND], gateway COMMAND --help
  *
- * Exit codes: 0 done (also after a graceful shutdown on SIGTERM/SIGINT), 1 config error or failed
- * shutdown, 2 unknown command (or, from `audit verify`, a chain that is not intact), 64 a command
+ * Exit codes: 0 done (also after a graceful shutdown on SIGTERM/SIGINT), 1 config error, failed
+ * shutdown or a reload refused, 2 unknown command (or, from `audit verify`, a chain that is not intact), 64 a command
  * used wrongly.
  *
  * Modules are imported by the command that needs them: `token` and `--help` load neither the
@@ -28,7 +30,17 @@ import type { Gateway } from './server.ts';
 const COMMAND_USAGE: Record<string, string> = {
   start: `  gateway start [--config FILE]                 start the gateway (embedded demo without a config; GATEWAY_CONFIG names one too)
                                                 SIGTERM or SIGINT: stop accepting, finish in-flight requests, commit the
-                                                audit log, sign a final checkpoint at its head, log "shutdown complete", exit 0`,
+                                                audit log, sign a final checkpoint at its head, log "shutdown complete", exit 0
+                                                SIGHUP: re-read the signing key set, and the config (as gateway reload)`,
+  reload: `  gateway reload [--config FILE]                re-read and validate the running gateway's config (it signals the pid in
+                                                <dataDir>/gateway.pid): a valid one serves new requests, an invalid one or
+                                                one changing a key fixed at start is refused (its key path printed, exit 1)
+                                                and the old config keeps serving`,
+  keys: `  gateway keys rotate [--config FILE] [--now]   add a signing key: published at once, signing after
+                                                signing.rotation.activationDelaySeconds (--now: at once); old keys stay published
+  gateway keys list [--config FILE]             the signing keys: kid, state (active, pending, retired) and their times
+  gateway keys prune [--config FILE] [--force]  stop publishing keys retired over signing.rotation.retainRetiredDays ago,
+                                                except those that signed a stored checkpoint (--force: those too)`,
   token: `  gateway token --key FILE [--purpose CODE] [--case-id ID] [--user-id ID] [--body JSON | --body-file FILE]
                 [--iss CLIENT] [--aud GATEWAY_ID] [--lifetime SECONDS]
                                                 mint a client assertion for one request`,
@@ -49,7 +61,7 @@ const COMMAND_USAGE: Record<string, string> = {
   help: `  gateway help [COMMAND]                        this text (also: gateway --help, gateway COMMAND --help)`,
 };
 
-const USAGE = `usage:\n${['start', 'token', 'token consent', 'simulate', 'audit verify', 'hash-password', 'help'].map((c) => COMMAND_USAGE[c]).join('\n')}`;
+const USAGE = `usage:\n${['start', 'reload', 'keys', 'token', 'token consent', 'simulate', 'audit verify', 'hash-password', 'help'].map((c) => COMMAND_USAGE[c]).join('\n')}`;
 
 /** The usage of one command (`token consent`, `audit`, …), or of all when it has none of its own. */
 function usageOf(command: string): string {
@@ -114,6 +126,11 @@ async function start(args: string[]) {
   const { createGateway } = await import('./server.ts');
   const gateway = await createGateway(config);
   const url = await gateway.listen();
+  const { createReloader, runFiles, writePidFile } = await import('./reload.ts');
+  // The same file and environment as at start, through the one loader.
+  const reloader = createReloader(gateway, async () => (await resolveConfig({ file: values.config })).config, runFiles(config.dataDir).status);
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
+  const removePidFile = writePidFile(config.dataDir);
   let stopping = false;
   const shutdown = async ({ signal, reason }: { signal: NodeJS.Signals | null; reason: string }) => {
     // One shutdown: a terminal's Ctrl-C reaches both npm (which passes it on) and the gateway.
@@ -121,6 +138,7 @@ async function start(args: string[]) {
     stopping = true;
     const began = Date.now();
     gateway.logger.info({ signal, reason }, 'shutting down: finishing in-flight requests and the audit batch');
+    removePidFile();
     try {
       await gateway.close();
       const sealed = await sealAuditLog(gateway);
@@ -183,13 +201,14 @@ async function auditCommand(args: string[]) {
   if (values.export) return verifyExport(values);
   const { resolveConfig } = await import('./config/index.ts');
   const { config } = await resolveConfig({ file: values.config });
-  const { keyPairFromJwk, loadOrCreatePrivateJwk } = await import('./keys.ts');
+  const { readKeySet, signingPaths } = await import('./key-set.ts');
   const { createSigner } = await import('./signing.ts');
   const { openStore, verifyStore } = await import('./audit/index.ts');
-  const key = await keyPairFromJwk(await loadOrCreatePrivateJwk(config.signing.privateJwkFile ?? join(config.dataDir, 'keys', 'gateway.private.jwk.json'), config.signing.alg));
+  // Every key of the set: checkpoints signed before a rotation verify under the key that signed them.
+  const keys = await readKeySet(signingPaths(config), config.signing.alg);
   const store = await openStore(config);
   try {
-    printReport(await verifyStore(store, createSigner(key).jwks));
+    printReport(await verifyStore(store, createSigner({ keys: () => keys }).jwks));
   } finally {
     await store.close();
   }
@@ -320,6 +339,75 @@ async function simulate(args: string[]) {
   });
 }
 
+/**
+ * The dataDir of the gateway to signal: from the config when it is valid, else read leniently
+ * (GATEWAY_DATA_DIR, the file's dataDir, the default), since the config being refused is what the
+ * operator is about to learn.
+ */
+async function runningDataDir(file: string | undefined): Promise<string> {
+  const { resolveConfig, readConfigFile } = await import('./config/index.ts');
+  try {
+    return (await resolveConfig({ file })).config.dataDir;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const named = file ?? process.env.GATEWAY_CONFIG;
+    const raw = named ? (() => { try { return readConfigFile(named) as { dataDir?: unknown }; } catch { return {}; } })() : {};
+    return process.env.GATEWAY_DATA_DIR ?? (typeof raw.dataDir === 'string' ? raw.dataDir : dataDir());
+  }
+}
+
+/** Signals the running gateway to reload, prints what came of it; exit 1 when refused. */
+async function reloadCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { requestReload, ReloadRequestError } = await import('./reload.ts');
+  try {
+    const status = await requestReload(await runningDataDir(values.config));
+    if (status.ok) {
+      process.stdout.write(`config reloaded: generation ${status.generation} (${status.hash}), gateway pid ${status.pid}\n`);
+      return;
+    }
+    process.stderr.write(`config reload refused: ${status.error}\nthe gateway keeps serving generation ${status.generation} (${status.hash})\n`);
+  } catch (e) {
+    if (!(e instanceof ReloadRequestError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+  }
+  process.exitCode = 1;
+}
+
+/** `keys rotate`, `keys list`: the signing key set of the config's gateway (key-set.ts). */
+async function keysCommand(args: string[]) {
+  const [sub, ...rest] = args;
+  if (sub !== 'rotate' && sub !== 'list' && sub !== 'prune') throw new UsageError('keys takes: rotate, list, prune');
+  const flag = { rotate: 'now', prune: 'force', list: null }[sub];
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, ...(flag ? { [flag]: { type: 'boolean' } } : {}) } }) as { values: { config?: string; now?: boolean; force?: boolean } };
+  const { resolveConfig } = await import('./config/index.ts');
+  const { config } = await resolveConfig({ file: values.config });
+  const { keyStates, pruneKeySet, readKeySet, rotateKeySet, signingPaths } = await import('./key-set.ts');
+  const paths = signingPaths(config);
+  if (sub === 'list') {
+    process.stdout.write(JSON.stringify({ dir: paths.dir, keys: keyStates(await readKeySet(paths, config.signing.alg), Date.now()) }, null, 2) + '\n');
+    return;
+  }
+  if (sub === 'prune') {
+    const { openStore } = await import('./audit/index.ts');
+    const { decodeProtectedHeader } = await import('jose');
+    const store = await openStore(config);
+    let signedCheckpoints: Set<string>;
+    try {
+      signedCheckpoints = new Set((await store.checkpoints()).map((c) => String(decodeProtectedHeader(c.jws).kid)));
+    } finally {
+      await store.close();
+    }
+    const pruned = await pruneKeySet(paths, config.signing.alg, { now: Date.now(), retainDays: config.signing.rotation.retainRetiredDays, signedCheckpoints, force: Boolean(values.force) });
+    process.stdout.write(JSON.stringify({ dir: paths.dir, ...pruned }, null, 2) + '\n');
+    return;
+  }
+  const delaySeconds = values.now ? 0 : config.signing.rotation.activationDelaySeconds;
+  const { added, keys } = await rotateKeySet(paths, config.signing.alg, { now: Date.now(), delaySeconds });
+  process.stdout.write(JSON.stringify({ dir: paths.dir, added, keys }, null, 2) + '\n');
+  process.stdout.write(`signing key ${added.kid} published; it signs from ${added.activatesAt} (every instance reads ${paths.dir} within signing.rotation.pollSeconds, or at once on SIGHUP)\n`);
+}
+
 /** Reads one line (the password) from stdin, so it never sits in the shell history. */
 async function hashPasswordCommand() {
   let input = '';
@@ -333,7 +421,7 @@ async function hashPasswordCommand() {
 class UsageError extends Error {}
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  start, token, audit: auditCommand, simulate, 'hash-password': hashPasswordCommand,
+  start, reload: reloadCommand, keys: keysCommand, token, audit: auditCommand, simulate, 'hash-password': hashPasswordCommand,
 };
 const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h';
 

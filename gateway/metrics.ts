@@ -13,6 +13,9 @@ export function createMetrics() {
   const auditCommit = new Histogram({ name: 'gateway_audit_commit_duration_seconds', help: 'Audit batch commit latency', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
   const auditBatch = new Histogram({ name: 'gateway_audit_batch_size', help: 'Entries per audit commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] });
   const auditFailures = new Counter({ name: 'gateway_audit_commit_failures_total', help: 'Audit batches that failed to commit', registers: [registry] });
+  const clientJwksFetches = new Counter({ name: 'gateway_client_jwks_fetches_total', help: "Fetches of clients' JWKS URLs, by client and outcome (ok, error)", labelNames: ['client', 'outcome'], registers: [registry] });
+  const configGeneration = new Gauge({ name: 'gateway_config_generation', help: 'The config generation serving new requests: 1 at start, one more per reload applied', registers: [registry] });
+  const configReloads = new Counter({ name: 'gateway_config_reloads_total', help: 'Config reloads by outcome (applied, refused)', labelNames: ['outcome'], registers: [registry] });
 
   const breakerValue: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
   const upstreamObserver: UpstreamObserver = {
@@ -20,7 +23,7 @@ export function createMetrics() {
     onBreakerState: (agency, state) => breaker.set({ agency }, breakerValue[state]),
   };
   return {
-    registry, requests, latency, authFailures, upstreamLatency, breaker, auditCommit, auditBatch, auditFailures, upstreamObserver,
+    registry, requests, latency, authFailures, upstreamLatency, breaker, auditCommit, auditBatch, auditFailures, clientJwksFetches, configGeneration, configReloads, upstreamObserver,
     initAgencies(agencies: readonly string[]) { for (const a of agencies) breaker.set({ agency: a }, 0); },
   };
 }

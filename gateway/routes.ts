@@ -4,6 +4,7 @@ import { ANY_CLIENT, type Authorizer } from './pipeline/authorize.ts';
 import type { ConsentVerifier } from './pipeline/consent.ts';
 import type { Operation, Pipeline, PipelineDeps } from './pipeline/index.ts';
 import type { GatewayConfig } from './config/types.ts';
+import type { ConfigGeneration } from './reload.ts';
 import { contractKey, type Contract } from './contracts.ts';
 import type { AuditLog } from './audit/index.ts';
 import type { Anchoring } from './audit/anchoring.ts';
@@ -41,6 +42,8 @@ export interface RouteDeps {
   publicUrl(): string;
   /** The gateway's clock (tests freeze it); Date.now when absent. */
   now?: () => number;
+  /** The config generation these routes serve (reload.ts), shown by /readyz. */
+  generation?: ConfigGeneration;
 }
 
 const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
@@ -106,7 +109,7 @@ function mountRoutes(d: RouteDeps): Express {
     const anchoring = d.anchoring?.status();
     if (anchoring) checks.anchoring = anchoring.state;
     const ready = checks.audit === 'ok' && checks.sharedState === 'ok' && !allOpen && checks.anchoring !== 'over_max_lag';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers, ...(anchoring && { anchoring }) });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, breakers, ...(anchoring && { anchoring }), ...(d.generation && { config: d.generation }), signingKid: d.signer.kid });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
@@ -137,7 +140,7 @@ function mountRoutes(d: RouteDeps): Express {
       clock_skew_seconds: cfg.limits.clockSkewSeconds,
       body_hash_alg: 'sha-256, base64url, over the exact request body bytes',
       response_signature_header: 'X-Gateway-Signature',
-      response_signing_alg_values_supported: [d.signer.jwks.keys[0]?.alg],
+      response_signing_alg_values_supported: [...new Set(d.signer.jwks.keys.map((k) => k.alg))],
       consent_header: 'X-Citizen-Consent',
       consent_issuer: cfg.identityProvider?.issuer ?? null,
       purposes: cfg.purposes.map((p) => ({ code: p.code, legal_basis: p.legalBasis, case_id_required: p.caseIdRequired })),

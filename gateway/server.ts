@@ -4,7 +4,8 @@ import type { Express } from 'express';
 import { agencies, agencyNames, createAdapters, adapterList, listenOnLoopback, type Adapters } from '../adapters/index.ts';
 import type { AgencyName, GatewayConfig } from './config/types.ts';
 import { contractKey, loadContracts, type Contract } from './contracts.ts';
-import { keyPairFromJwk, loadOrCreatePrivateJwk } from './keys.ts';
+import { openSigningKeys, type SigningKeys } from './key-set.ts';
+import { checkFixedKeys, changedKeys, configHash, type ConfigGeneration } from './reload.ts';
 import { createSigner, type Signer } from './signing.ts';
 import { createAuditLog, openStore, type AuditLog, type AuditStore } from './audit/index.ts';
 import { createAnchoring, type Anchoring } from './audit/anchoring.ts';
@@ -13,6 +14,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createMemoryState, type SharedState } from './shared-state.ts';
 import { openIdempotencyStore } from './idempotency.ts';
 import { createAuthenticator } from './pipeline/authenticate.ts';
+import type { JWTVerifyGetKey } from 'jose';
 import { createAuthorizer } from './pipeline/authorize.ts';
 import { createConsentVerifier } from './pipeline/consent.ts';
 import { createPipeline, type Operation } from './pipeline/index.ts';
@@ -34,9 +36,16 @@ export interface GatewayOptions {
 
 /** The parts of a running gateway that tests and the CLI reach into. */
 export interface Gateway {
-  /** Everything but the data plane, which `listen()` serves ahead of it (routes.ts, createRequestListener). */
-  app: Express;
-  config: GatewayConfig;
+  /** Everything but the data plane, which `listen()` serves ahead of it (routes.ts, createRequestListener); the current config generation's. */
+  readonly app: Express;
+  /** The config serving new requests (the one at start until a reload). */
+  readonly config: GatewayConfig;
+  /** Which config generation that is (1 at start). */
+  readonly generation: ConfigGeneration;
+  /** Swaps in a validated config for new requests (reload.ts); throws ConfigError, naming the key, for a change to a key fixed at start. */
+  reload(next: GatewayConfig): ConfigGeneration & { changed: string[] };
+  /** The signing key set, re-read on SIGHUP and when its manifest changes. */
+  signingKeys: SigningKeys;
   audit: AuditLog;
   /** The checkpoints' time-stamper (off without an authority). */
   anchoring: Anchoring;
@@ -105,8 +114,8 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const logger = createLogger(cfg.logLevel, options.logDestination).child({ instance: cfg.instanceId });
   const metrics = createMetrics();
   metrics.initAgencies(agencyNames());
-  const keyFile = cfg.signing.privateJwkFile ?? join(cfg.dataDir, 'keys', 'gateway.private.jwk.json');
-  const signer = createSigner(await keyPairFromJwk(await loadOrCreatePrivateJwk(keyFile, cfg.signing.alg)));
+  const signingKeys = await openSigningKeys(cfg, logger);
+  const signer = createSigner(signingKeys);
   const store = options.auditStore ?? (await openStore(cfg));
   const anchoring = createAnchoring(cfg, store, { logger, metrics });
   const audit = await createAuditLog(cfg, signer, store, {
@@ -125,30 +134,57 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
   const contracts = loadContracts(contractDirs());
   const contractOf = (service: string, version = 1) => contracts.get(contractKey(service, version));
-  const verifyConsent = createConsentVerifier(cfg, options.now);
-  const authorizer = createAuthorizer(cfg);
-  const operations = new Map<string, Operation>();
-  for (const h of handlers) {
-    const contract = contractOf(h.service, h.version);
-    if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
-    operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: cfg.forms, verifyConsent, contractOf, idempotency }));
-  }
-  const authenticator = createAuthenticator(cfg, shared.replay, options.now);
-  const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, anchoring, signer, logger, metrics };
-  const pipeline = createPipeline({ ...pipelineDeps, authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody) });
+  // Clients' remote key sets, kept across reloads for the clients that stay as they were.
+  const remoteKeys = new Map<string, JWTVerifyGetKey>();
+  const onJwksFetch = (client: string, outcome: 'ok' | 'error') => metrics.clientJwksFetches.inc({ client, outcome });
+
+  /**
+   * What one config serves (reload.ts): authentication, authorization, consent, operations, the
+   * pipeline and the routes built from it. Everything else (keys, the audit log, shared state,
+   * adapters, contracts) is the process's and shared by every generation.
+   */
+  const serveConfig = (c: GatewayConfig, generation: ConfigGeneration) => {
+    const verifyConsent = createConsentVerifier(c, options.now);
+    const authorizer = createAuthorizer(c);
+    const operations = new Map<string, Operation>();
+    for (const h of handlers) {
+      const contract = contractOf(h.service, h.version);
+      if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
+      operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: c.forms, verifyConsent, contractOf, idempotency }));
+    }
+    const authenticator = createAuthenticator(c, shared.replay, options.now, { remote: remoteKeys, onJwksFetch });
+    const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, anchoring, signer, logger, metrics };
+    const pipeline = createPipeline({ ...pipelineDeps, authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody) });
+    const { app, listener } = createRequestListener({
+      cfg: c, pipeline, pipelineDeps, operations, contracts, audit, anchoring, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
+      publicUrl: () => c.publicUrl ?? gateway.url ?? '', now: options.now, generation,
+    });
+    return { cfg: c, generation, app, listener };
+  };
+  let current = serveConfig(cfg, { generation: 1, hash: configHash(cfg) });
+  metrics.configGeneration.set(1);
 
   let server: Server | undefined;
   let closeServer: (() => Promise<void>) | undefined;
-  const { app, listener } = createRequestListener({
-    cfg, pipeline, pipelineDeps, operations, contracts, audit, anchoring, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
-    publicUrl: () => cfg.publicUrl ?? gateway.url ?? '', now: options.now,
-  });
   const gateway: Gateway = {
-    app,
-    config: cfg, audit, anchoring, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
+    get app() { return current.app; },
+    get config() { return current.cfg; },
+    get generation() { return current.generation; },
+    reload(next) {
+      checkFixedKeys(current.cfg, next);
+      const changed = changedKeys(current.cfg, next);
+      const generation = { generation: current.generation.generation + 1, hash: configHash(next) };
+      // Built whole before the swap: a request arriving meanwhile gets the old generation, never half of each.
+      current = serveConfig(next, generation);
+      logger.level = next.logLevel;
+      metrics.configGeneration.set(generation.generation);
+      return { ...generation, changed };
+    },
+    signingKeys, audit, anchoring, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
-        server = createServer(listener).listen(port, host, () => resolve());
+        // Each request goes to the generation current when it arrives, and stays with it.
+        server = createServer((req, res) => current.listener(req, res)).listen(port, host, () => resolve());
         server.once('error', reject);
       });
       server!.keepAliveTimeout = 65_000;
@@ -161,6 +197,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     },
     async close() {
       await closeServer?.();
+      signingKeys.close();
       await anchoring.close();
       await audit.close();
       await shared.close();

@@ -99,6 +99,8 @@ export async function demoConfig(dataDir: string): Promise<Record<string, unknow
     gatewayId: DEMO_GATEWAY_ID,
     mode: 'demo',
     dataDir,
+    // One instance, no client caches its JWKS here for long: a rotated key may sign soon.
+    signing: { rotation: { activationDelaySeconds: 10, pollSeconds: 2 } },
     identityProvider: { issuer: DEMO_IDP_ISSUER, jwks: { keys: [publicPart(idp)] } },
     clients,
     purposes: DEMO_PURPOSES,

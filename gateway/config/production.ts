@@ -53,6 +53,7 @@ export function checkProduction(cfg: GatewayConfig): void {
     if (typeof k.kid === 'string' && demoKeys.has(k.kid)) refuse(`/identityProvider/jwks/keys/${j}`, `a demo key (generated under ${demoDir})`);
   });
   if (cfg.signing.privateJwkFile && isInside(cfg.signing.privateJwkFile, demoDir)) refuse('/signing/privateJwkFile', `a demo key (under ${demoDir})`);
+  if (cfg.signing.keySetDir && isInside(cfg.signing.keySetDir, demoDir)) refuse('/signing/keySetDir', `demo keys (under ${demoDir})`);
   cfg.console.accounts.forEach((a, i) => {
     if (a.passwordHash.split('$')[4] === DEMO_CONSOLE_SALT.toString('base64url')) refuse(`/console/accounts/${i}/passwordHash`, 'the demo console password; make a hash with `echo \'password\' | npx gateway hash-password`');
   });

@@ -17,6 +17,8 @@ const keySource = {
   properties: {
     jwks,
     jwksUrl: { type: 'string', format: 'uri' },
+    refetchCooldownSeconds: { type: 'integer', minimum: 1, description: 'this client\'s clientKeys.refetchCooldownSeconds' },
+    maxAgeSeconds: { type: 'integer', minimum: 1, description: 'this client\'s clientKeys.maxAgeSeconds' },
   },
   oneOf: [{ required: ['jwks'] }, { required: ['jwksUrl'] }],
 } as const;
@@ -121,8 +123,26 @@ export const CONFIG_SHAPE = {
     signing: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
-        privateJwkFile: { type: 'string', description: "default <dataDir>/keys/gateway.private.jwk.json, generated at first start" },
+        privateJwkFile: { type: 'string', description: "default <dataDir>/keys/gateway.private.jwk.json, generated at first start; the key set's first key" },
         alg: { enum: ['ES256', 'EdDSA'], default: 'ES256' },
+        keySetDir: { type: 'string', description: 'the rotating key set (key-set.ts); default signing/ beside privateJwkFile; every instance reads the same one' },
+        rotation: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            activationDelaySeconds: { type: 'integer', minimum: 0, default: 900, description: 'a rotated key is published at once and signs only this long after (longer than pollSeconds and the JWKS cache time, 300 s)' },
+            pollSeconds: { type: 'integer', minimum: 1, default: 10, description: 'how often each instance looks for a changed key set' },
+            retainRetiredDays: { type: 'integer', minimum: 1, default: 400, description: 'gateway keys prune removes keys retired longer ago than this, except those that signed a stored checkpoint' },
+          },
+        },
+      },
+    },
+    clientKeys: {
+      type: 'object', additionalProperties: false, default: {},
+      description: "clients' JWKS URLs: fetched again on an unknown kid, at most once per cooldown",
+      properties: {
+        fetchTimeoutMs: { type: 'integer', minimum: 100, default: 2000 },
+        refetchCooldownSeconds: { type: 'integer', minimum: 1, default: 30, description: 'at most one fetch per client this often, whatever kids the assertions name (failed fetches included)' },
+        maxAgeSeconds: { type: 'integer', minimum: 1, default: 600, description: 'fetched keys are used this long at most, then fetched again (a key the agency withdrew stops working)' },
       },
     },
     audit: {

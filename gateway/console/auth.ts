@@ -114,10 +114,12 @@ const CONSOLE_RATE_PER_MINUTE = 600;
  * auditor is the caller `console:<username>` (the audit record's client), the username its
  * `user_id`. No session: AUTH_MISSING, logged and counted like any failed authentication.
  */
-export function sessionAuthenticator(sessions: SessionStore, now: () => number) {
+export function sessionAuthenticator(sessions: SessionStore, now: () => number, accounts?: readonly ConsoleAccount[]) {
   return async (inbound: Inbound): Promise<Authenticated> => {
     const session = await sessions.get(inbound.session);
     if (!session) throw new GatewayError('AUTH_MISSING', 'sign in to the console');
+    // An account removed from the config (a reload) ends its sessions at once, as a removed client's access does.
+    if (accounts && !accounts.some((a) => a.username === session.username)) throw new GatewayError('AUTH_MISSING', 'sign in to the console');
     const id = `console:${session.username}`;
     const t = Math.floor(now() / 1000);
     return {

@@ -107,7 +107,7 @@ export function consoleRouter(d: ConsoleDeps): Router {
    * its field), nothing released unless its entry committed. A query the read refuses is refused
    * inside the pipeline, so that refusal is audited too.
    */
-  const pipeline = createPipeline({ ...d.pipeline, authenticate: sessionAuthenticator(sessions, d.now) });
+  const pipeline = createPipeline({ ...d.pipeline, authenticate: sessionAuthenticator(sessions, d.now, d.cfg.console.accounts) });
   const read = (action: string, prepare: (req: Request) => ConsoleRead) => async (req: Request, res: Response, next: NextFunction) => {
     let prepared: ConsoleRead | GatewayError;
     try {

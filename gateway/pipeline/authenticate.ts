@@ -1,11 +1,12 @@
 import { KeyObject, verify as cryptoVerify, type webcrypto } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, type CompactJWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, type CompactJWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import { GatewayError } from '../errors.ts';
 import type { ClientConfig, GatewayConfig } from '../config/types.ts';
 import type { ReplayGuard } from '../shared-state.ts';
 import { sha256B64u } from '../audit/entry.ts';
 import type { Step } from './types.ts';
 import { isPrintable } from '../domain/index.ts';
+import { createRemoteKeySet } from '../remote-key-set.ts';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
@@ -24,14 +25,38 @@ export interface ClientClaims extends JWTPayload {
 
 export interface Authenticated { client: ClientConfig; claims: ClientClaims }
 
-/** A key resolver per client: inline JWKS, or a remote JWKS fetched defensively (timeout, cached). */
-export function clientKeyResolvers(cfg: GatewayConfig): Map<string, { client: ClientConfig; keys: JWTVerifyGetKey }> {
-  return new Map(cfg.clients.map((client) => [client.id, {
+/** How the resolvers of one config generation reach what outlives it: remote key sets already fetched, the fetch metric. */
+export interface ClientKeyOptions {
+  /**
+   * Remote key sets by client, URL and options, kept across config reloads: an unchanged client
+   * keeps its cached keys; a removed or changed one is dropped here, so nothing keeps it alive.
+   */
+  remote?: Map<string, JWTVerifyGetKey>;
+  onJwksFetch?: (clientId: string, outcome: 'ok' | 'error') => void;
+}
+
+/** A key resolver per client: inline JWKS, or a JWKS URL fetched defensively (timeout, cooldown, maximum age; remote-key-set.ts). */
+export function clientKeyResolvers(cfg: GatewayConfig, o: ClientKeyOptions = {}): Map<string, { client: ClientConfig; keys: JWTVerifyGetKey }> {
+  const remote = o.remote ?? new Map<string, JWTVerifyGetKey>();
+  const used = new Set<string>();
+  const remoteKeys = (client: ClientConfig): JWTVerifyGetKey => {
+    const options = {
+      timeoutMs: cfg.clientKeys.fetchTimeoutMs,
+      cooldownMs: (client.keys.refetchCooldownSeconds ?? cfg.clientKeys.refetchCooldownSeconds) * 1000,
+      maxAgeMs: (client.keys.maxAgeSeconds ?? cfg.clientKeys.maxAgeSeconds) * 1000,
+    };
+    const key = JSON.stringify([client.id, client.keys.jwksUrl, options]);
+    used.add(key);
+    let keys = remote.get(key);
+    if (!keys) remote.set(key, (keys = createRemoteKeySet(client.keys.jwksUrl!, { ...options, onFetch: (outcome) => o.onJwksFetch?.(client.id, outcome) })));
+    return keys;
+  };
+  const resolvers = new Map(cfg.clients.map((client) => [client.id, {
     client,
-    keys: client.keys.jwks
-      ? createLocalJWKSet(structuredClone(client.keys.jwks) as never)
-      : createRemoteJWKSet(new URL(client.keys.jwksUrl!), { timeoutDuration: 2000, cooldownDuration: 30_000 }),
+    keys: client.keys.jwks ? createLocalJWKSet(structuredClone(client.keys.jwks) as never) : remoteKeys(client),
   }]));
+  for (const key of remote.keys()) if (!used.has(key)) remote.delete(key);
+  return resolvers;
 }
 
 /** Reads `Authorization: Bearer <JWT>`; a missing or non-bearer header is AUTH_MISSING. */
@@ -46,8 +71,8 @@ export function bearerToken(header: string | undefined): string {
  * gateway, a lifetime of at most 300 s, issued not in the future, bound to the body by
  * `body_sha256`, and single use (`jti`). Every refusal is one catalogue code.
  */
-export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now = () => Date.now()) {
-  const resolvers = clientKeyResolvers(cfg);
+export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now = () => Date.now(), keyOptions: ClientKeyOptions = {}) {
+  const resolvers = clientKeyResolvers(cfg, keyOptions);
   const { clockSkewSeconds: skew, maxAssertionLifetimeSeconds: maxLifetime } = cfg.limits;
 
   return async function authenticate(authorization: string | undefined, rawBody: Uint8Array): Promise<Authenticated> {
