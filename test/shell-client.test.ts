@@ -32,7 +32,8 @@ let jwk: JWK;
 let liar: Server;
 let liarUrl: string;
 /** What the lying gateway does to an answer on its way: null passes it as it came. */
-let tamper: ((body: Buffer, headers: Record<string, string>) => { body: Buffer; headers: Record<string, string> }) | null = null;
+type Tamper = (body: Buffer, headers: Record<string, string>) => { body: Buffer; headers: Record<string, string> };
+let tamper: Tamper | null = null;
 
 beforeAll(async () => {
   execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', KEY]);
@@ -48,7 +49,7 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const upstream = await fetch(`${gw.url}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
-    let body = Buffer.from(await upstream.arrayBuffer());
+    let body: Buffer = Buffer.from(await upstream.arrayBuffer());
     let headers: Record<string, string> = Object.fromEntries([...upstream.headers].filter(([k]) => k !== 'content-length' && k !== 'transfer-encoding'));
     if (tamper && req.url!.startsWith('/services/')) ({ body, headers } = tamper(body, headers));
     res.writeHead(upstream.status, headers).end(body);
@@ -103,7 +104,7 @@ describe('the openssl and curl client', () => {
       const { 'x-gateway-signature': _dropped, ...rest } = headers;
       return { body, headers: rest };
     }],
-  ])('exits 3 and prints nothing for %s', async (_name, change) => {
+  ] as [string, Tamper][])('exits 3 and prints nothing for %s', async (_name, change) => {
     tamper = change;
     try {
       const run = await script(['call'], callEnv(liarUrl));
