@@ -343,6 +343,10 @@ function gatewaySchemas(): Json {
         time: { type: 'string', format: 'date-time', description: 'The token\'s genTime.' },
       },
     },
+    EncryptedAnswer: {
+      type: 'string', pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+      description: 'For a client configured with `encryptResponses`: the answer as a compact JWE (RFC 7516; `ECDH-ES+A256KW`, `A256GCM`, `kid` of the client\'s `use: "enc"` key). `X-Gateway-Signature` covers the decrypted bytes.',
+    },
     Health: { type: 'object', required: ['status'], properties: { status: str } },
     Readiness: {
       type: 'object', required: ['status'],
@@ -380,10 +384,13 @@ function serviceOperation(c: Contract): Json {
       parameters,
       requestBody: { required: true, content: json(schemaRef(contractPrefix(c, 'request'))) },
       responses: {
-        200: ok('The contract\'s answer, signed, after its audit entry committed.', schemaRef(contractPrefix(c, 'response')), {
-          'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
-          'X-Gateway-Signature': { $ref: '#/components/headers/X-Gateway-Signature' },
-        }),
+        200: {
+          ...ok('The contract\'s answer, signed, after its audit entry committed.', schemaRef(contractPrefix(c, 'response')), {
+            'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
+            'X-Gateway-Signature': { $ref: '#/components/headers/X-Gateway-Signature' },
+          }),
+          content: { ...json(schemaRef(contractPrefix(c, 'response'))), 'application/jose': { schema: schemaRef('EncryptedAnswer') } },
+        },
         ...problemRefs(c.meta.write ? [...DATA_SERVICE_PROBLEMS, ...WRITE_PROBLEMS].sort((a, b) => a - b) : DATA_SERVICE_PROBLEMS),
       },
     },

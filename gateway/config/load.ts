@@ -97,12 +97,24 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** A client whose answers are encrypted has its encryption key in its inline JWKS: an EC key (P-256, P-384, P-521) or X25519 with `use: "enc"`. */
+function checkEncryptionKey(c: GatewayConfig['clients'][number], i: number): void {
+  if (!c.keys.jwks) throw new ConfigError(`/clients/${i}/keys: encryptResponses needs the client's encryption key in keys.jwks (inline); a JWKS URL is not read for it`);
+  const keys = c.keys.jwks.keys as { kty?: string; crv?: string; use?: string; alg?: string }[];
+  const at = keys.findIndex((k) => k.use === 'enc');
+  if (at < 0) throw new ConfigError(`/clients/${i}/keys/jwks/keys: encryptResponses needs a key with "use": "enc" (ECDH-ES+A256KW)`);
+  const k = keys[at]!;
+  const usable = (k.kty === 'EC' && ['P-256', 'P-384', 'P-521'].includes(k.crv ?? '')) || (k.kty === 'OKP' && k.crv === 'X25519');
+  if (!usable || (k.alg !== undefined && k.alg !== 'ECDH-ES+A256KW')) throw new ConfigError(`/clients/${i}/keys/jwks/keys/${at}: an encryption key must be EC (P-256, P-384, P-521) or OKP X25519, for ECDH-ES+A256KW`);
+}
+
 /** Cross-references the schema cannot express: grants and forms must name known clients, purposes, services. */
 function checkReferences(cfg: GatewayConfig, knownServices: ReadonlySet<string>, fieldGroups?: ReadonlyMap<string, readonly string[]>): void {
   const clients = new Set<string>();
   cfg.clients.forEach((c, i) => {
     if (clients.has(c.id)) throw new ConfigError(`/clients/${i}/id: duplicate client id "${c.id}"`);
     clients.add(c.id);
+    if (c.encryptResponses) checkEncryptionKey(c, i);
   });
   const purposes = new Set(cfg.purposes.map((p) => p.code));
   cfg.grants.forEach((g, i) => {

@@ -190,6 +190,7 @@ export const CONFIG_SHAPE = {
           name: { type: 'string', minLength: 1 },
           keys: keySource,
           rateLimitPerMinute: { type: 'integer', minimum: 1, default: 6000 },
+          encryptResponses: { type: 'boolean', default: false, description: 'answers (200) as a compact JWE, ECDH-ES+A256KW with A256GCM, to the `"use": "enc"` key of this client\'s inline `keys.jwks`; the signature covers the plaintext' },
         },
       },
     },

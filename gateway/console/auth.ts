@@ -123,7 +123,7 @@ export function sessionAuthenticator(sessions: SessionStore, now: () => number, 
     const id = `console:${session.username}`;
     const t = Math.floor(now() / 1000);
     return {
-      client: { id, name: session.displayName, keys: {}, rateLimitPerMinute: CONSOLE_RATE_PER_MINUTE },
+      client: { id, name: session.displayName, keys: {}, rateLimitPerMinute: CONSOLE_RATE_PER_MINUTE, encryptResponses: false },
       claims: { iss: id, jti: 'console-session', iat: t, exp: Math.floor(session.expiresAt / 1000), user_id: session.username, body_sha256: '' },
     };
   };

@@ -3,6 +3,8 @@ import { commitRefusal, outcomeOf } from './audit.ts';
 import type { Exchange, Outbound } from './types.ts';
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
+/** An answer encrypted to the client (RFC 7516 compact serialization). */
+const JOSE_HEADERS = { 'Content-Type': 'application/jose', 'Cache-Control': 'no-store' };
 
 function count(x: Exchange, outcome: string, code: string) {
   const service = x.op?.service ?? 'unknown';
@@ -19,8 +21,8 @@ export async function release(x: Exchange): Promise<Outbound> {
     const opened = await result.stream.open();
     out = { status: 200, headers: { 'Content-Type': result.stream.contentType, 'Cache-Control': 'no-store', ...opened.headers, ...base }, body: Buffer.alloc(0), stream: opened.chunks };
   } else {
-    const type = result.contentType ? { 'Content-Type': result.contentType, 'Cache-Control': 'no-store' } : JSON_HEADERS;
-    out = { status: 200, headers: { ...type, ...base, 'X-Gateway-Signature': x.signature! }, body: x.responseBody! };
+    const type = x.encryptedBody ? JOSE_HEADERS : result.contentType ? { 'Content-Type': result.contentType, 'Cache-Control': 'no-store' } : JSON_HEADERS;
+    out = { status: 200, headers: { ...type, ...base, 'X-Gateway-Signature': x.signature! }, body: x.encryptedBody ?? x.responseBody! };
   }
   count(x, 'released', 'OK');
   x.deps.logger.info({ requestId: x.requestId, client: x.auth!.client.id, service: x.op!.service, status: 200, latencyMs: Math.round(performance.now() - x.started) }, 'released');

@@ -13,6 +13,7 @@ import { rateLimit } from './rate-limit.ts';
 import { requireAnchoring } from './require-anchoring.ts';
 import { resolveOperation } from './resolve-operation.ts';
 import { sign } from './sign.ts';
+import { encrypt } from './encrypt.ts';
 import type { Exchange, Inbound, Operation, Outbound, PipelineDeps, Step } from './types.ts';
 import { validateRequest } from './validate-request.ts';
 import { validateResponse } from './validate-response.ts';
@@ -40,6 +41,7 @@ export const REQUEST_PATH: readonly Step[] = [
   validateResponse, // the contract's response schema
   minimise, // who it concerns; granted field groups only
   sign, // detached JWS over the exact bytes, bound to the request's hash
+  encrypt, // a compact JWE to the client's key, when its config asks (the signature covers the plaintext)
   commitEntry, // durable, hash-chained, before anything leaves
 ];
 

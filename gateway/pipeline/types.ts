@@ -84,6 +84,8 @@ export interface Exchange {
   /** The answer's bytes, fixed once minimised; what is signed, hashed into the entry and sent. */
   responseBody?: Buffer;
   signature?: string;
+  /** The answer encrypted to the client (encrypt.ts): what is sent instead of `responseBody` when the client asks for it. */
+  encryptedBody?: Buffer;
   /** The committed entry of a released answer. */
   entry?: AuditEntry;
   /** Set when the audit store refused the entry: nothing more may be recorded or released. */

@@ -6,7 +6,7 @@
  * Types come from the gateway's /openapi.json (src/generated/openapi.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, flattenedVerify, importJWK, SignJWT, type JWK } from 'jose';
+import { compactDecrypt, createRemoteJWKSet, flattenedVerify, importJWK, SignJWT, type JWK } from 'jose';
 import type { components, paths } from './generated/openapi.ts';
 
 export type { components, paths };
@@ -37,8 +37,11 @@ export type Result<T> =
   | { ok: true; status: 200; data: T; requestId: string; signature: { kid: string; alg: string } }
   | { ok: false; status: number; problem: Problem };
 
-/** Why an answer was not released to the caller: it could not be proven to come from the gateway, for this request. */
-export type SignatureFailure = 'SIGNATURE_MISSING' | 'SIGNATURE_INVALID' | 'REQUEST_HASH_MISMATCH' | 'REQUEST_ID_MISMATCH';
+/**
+ * Why an answer was not released to the caller: it could not be proven to come from the gateway,
+ * for this request (or, encrypted to this agency, it could not be decrypted).
+ */
+export type SignatureFailure = 'SIGNATURE_MISSING' | 'SIGNATURE_INVALID' | 'REQUEST_HASH_MISMATCH' | 'REQUEST_ID_MISMATCH' | 'DECRYPTION_FAILED';
 export class GatewaySignatureError extends Error {
   constructor(readonly reason: SignatureFailure, message: string) {
     super(message);
@@ -55,6 +58,11 @@ export interface GatewayClientOptions {
   privateJwk: JWK;
   /** The gateway id (`aud`); read from /.well-known/gateway-configuration when absent. */
   gatewayId?: string;
+  /**
+   * This agency's private encryption key (`use: "enc"`), when the gateway encrypts its answers to
+   * it (`encryptResponses`): they are decrypted here, then verified, transparently.
+   */
+  decryptionKey?: JWK;
   /** Seconds an assertion is valid (default 60; the gateway allows at most 300). */
   assertionLifetimeSeconds?: number;
   fetch?: typeof fetch;
@@ -89,6 +97,18 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
   const alg = options.privateJwk.alg ?? (options.privateJwk.kty === 'OKP' ? 'EdDSA' : 'ES256');
   const signingKey = importJWK(options.privateJwk, alg);
   const gatewayKeys = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
+  const decryptionKey = options.decryptionKey ? importJWK(options.decryptionKey, 'ECDH-ES+A256KW') : null;
+
+  /** The answer's bytes as signed: an encrypted answer (application/jose) decrypted first. */
+  async function plaintextOf(res: Response, bytes: Uint8Array): Promise<Uint8Array> {
+    if (!/^application\/jose\b/.test(res.headers.get('content-type') ?? '')) return bytes;
+    if (!decryptionKey) throw new GatewaySignatureError('DECRYPTION_FAILED', 'the answer is encrypted and no decryptionKey was given');
+    try {
+      return (await compactDecrypt(Buffer.from(bytes).toString('ascii'), await decryptionKey, { keyManagementAlgorithms: ['ECDH-ES+A256KW'], contentEncryptionAlgorithms: ['A256GCM'] })).plaintext;
+    } catch (e) {
+      throw new GatewaySignatureError('DECRYPTION_FAILED', `the answer does not decrypt with this key: ${(e as Error).message}`);
+    }
+  }
   let gatewayId: Promise<string> | null = options.gatewayId ? Promise.resolve(options.gatewayId) : null;
   const audience = () => (gatewayId ??= http(`${base}/.well-known/gateway-configuration`)
     .then((r) => r.json() as Promise<{ gateway_id: string }>).then((c) => c.gateway_id)
@@ -135,8 +155,9 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     const res = await http(`${base}${path}`, { method, headers, body: method === 'POST' ? body : undefined });
     const bytes = new Uint8Array(await res.arrayBuffer());
     if (res.status !== 200) return { ok: false, status: res.status, problem: JSON.parse(Buffer.from(bytes).toString('utf8')) as Problem };
-    const proof = await verified(res, bytes, body);
-    return { ok: true, status: 200, data: JSON.parse(Buffer.from(bytes).toString('utf8')) as T, ...proof };
+    const plaintext = await plaintextOf(res, bytes);
+    const proof = await verified(res, plaintext, body);
+    return { ok: true, status: 200, data: JSON.parse(Buffer.from(plaintext).toString('utf8')) as T, ...proof };
   }
 
   return {

@@ -579,6 +579,8 @@ export interface components {
              */
             time: string;
         } | null;
+        /** @description For a client configured with `encryptResponses`: the answer as a compact JWE (RFC 7516; `ECDH-ES+A256KW`, `A256GCM`, `kid` of the client's `use: "enc"` key). `X-Gateway-Signature` covers the decrypted bytes. */
+        EncryptedAnswer: string;
         Health: {
             status: string;
         };
@@ -1829,6 +1831,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["justice.secured-transactions.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -1869,6 +1872,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["land.parcel.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -1909,6 +1913,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["land.title-verification.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -1949,6 +1954,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["population.identity.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -1991,6 +1997,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["portal.prefill.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -2033,6 +2040,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["tax.land-transfer-declaration.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
@@ -2075,6 +2083,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["tax.obligations.v1.response"];
+                    "application/jose": components["schemas"]["EncryptedAnswer"];
                 };
             };
             400: components["responses"]["Problem400"];
