@@ -21,6 +21,8 @@ import { durableWriteFloor, loopbackFloor, signatureFloor } from './floor.ts';
 import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnPassThrough, spawnSimulator, type Child } from './processes.ts';
 import { disturbanceMonitor, DISTURBED_SHARE } from './disturbance.ts';
 import { postgresRounds } from './postgres.ts';
+import { describeOnOff, onOff, type OnOffDriver, type OnOffResult } from './options.ts';
+import { exportJWK, generateKeyPair } from 'jose';
 
 const AGENCIES = ['population', 'land', 'tax', 'justice'] as const; // the bench drives the four built-in agencies' shapes
 const CONNECTIONS = 32;
@@ -34,6 +36,8 @@ const HIGH_RATE = 1_000;
 const AUDIT_ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
 const FANOUT_LATENCY = { population: 20, land: 10, justice: 60, tax: 40 } as const;
 const FANOUT_CONNECTIONS = 8;
+/** (i) each option's closed loop, per gateway and round (three rounds, alternating). */
+const OPTION_REQUESTS = 5_000;
 
 interface Load { requestsPerSecond: number; p50: number; p99: number; ok: number; other: number; errors: number }
 interface Signed { body: string; token: string }
@@ -327,6 +331,31 @@ async function main() {
       }
     }
 
+    // (i) options of the request path, each off and on in the same run.
+    say('(i) options: each off and on, side by side');
+    const options: Record<string, OnOffResult> = {};
+    const driver: OnOffDriver = {
+      closedLoop: async (url, amount) => load(url, '/services/population.identity/v1', amount, await identityRequests(amount)),
+      paced: async (url) => paced(url, '/services/population.identity/v1', await tokens()),
+      requests: OPTION_REQUESTS, rounds: ROUNDS,
+    };
+    const sideBySide = async (name: string, configPatch: (raw: Record<string, any>) => void) => {
+      const off = await spawnGateway({ clientKeys: keys, upstreams }, services);
+      const on = await spawnGateway({ clientKeys: keys, upstreams, configPatch }, services);
+      children.push(off, on);
+      await Promise.all([off, on].map(async (g) => load(g.url, '/services/population.identity/v1', WARMUP_REQUESTS, await identityRequests(WARMUP_REQUESTS))));
+      options[name] = await onOff(off, on, driver);
+      await Promise.all([off.stop(), on.stop()]);
+      row(`(i) ${name}`, describeOnOff(options[name]!), '—', null);
+    };
+    const { publicKey: encryptionKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
+    const encryptionJwk = { ...(await exportJWK(encryptionKey)), use: 'enc', kid: 'bench-enc' };
+    await sideBySide('answers encrypted to the client (JWE)', (raw) => {
+      const portal = raw.clients.find((c: { id: string }) => c.id === 'portal');
+      portal.keys.jwks.keys.push(encryptionJwk);
+      portal.encryptResponses = true;
+    });
+
     // (e) composite fan-out against the slowest path.
     let fanout: Record<string, unknown> | null = null;
     if (!services.includes('land.title-verification')) {
@@ -364,7 +393,7 @@ async function main() {
     // (g) memory.
     row('(g) gateway peak RSS (VmHWM)', rssMb === null ? 'n/a' : `${Math.round(rssMb)} MB`, '≤ 200 MB', rssMb === null ? null : rssMb <= 200);
 
-    Object.assign(results, { highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
+    Object.assign(results, { options, highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
   } finally {
     await cleanup();
   }
