@@ -12,7 +12,8 @@ import type { Logger } from './logger.ts';
 /** A page of entries; a cursor the store cannot read is the caller's mistake, named as such. */
 export async function queryPage(audit: AuditLog, endpoint: QueryEndpoint, filter: AuditFilter, limit: number, cursor: string | null): Promise<AuditPage> {
   try {
-    return await audit.store.query(filter, limit, cursor);
+    // With archived segments, a search by personal id goes on into them (archive-search.ts).
+    return await (audit.archive ? audit.archive.page(filter, limit, cursor) : audit.store.query(filter, limit, cursor));
   } catch (e) {
     if (e instanceof RangeError) throw invalidParameter(endpoint, 'cursor');
     throw e;
