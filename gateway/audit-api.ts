@@ -64,6 +64,26 @@ export const checkpointsOperation = (req: Request, audit: AuditLog): Operation =
   return { checkpoints: all.slice(-limit), total: all.length };
 });
 
+/**
+ * The sealed archive segments and where the hot store starts: for GET /audit/archives and the
+ * console. Each segment with its range, entries, file and hash, when it was sealed, and whether its
+ * checkpoint is time-stamped; `hotDays` null while retention is off.
+ */
+export async function archivesReport(audit: AuditLog, hotDays: number | null) {
+  const oldest = (await audit.store.archive?.oldestHot()) ?? null;
+  return {
+    retention: { hotDays },
+    segments: (await audit.archive?.list()) ?? [],
+    hot: { firstSeq: oldest?.seq ?? null, oldestTime: oldest?.time ?? null },
+  };
+}
+
+/** GET /audit/archives: the archive segments (see archivesReport). */
+export const archivesOperation = (req: Request, audit: AuditLog, hotDays: number | null): Operation => auditOperation('audit.archives', [], async () => {
+  parseAuditQuery(req.query, 'none');
+  return archivesReport(audit, hotDays);
+});
+
 export type ExportFormat = QueryValues<'export'>['format'];
 
 /** The audit record's members, in the order exports write them. */

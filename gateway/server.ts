@@ -8,6 +8,7 @@ import { keyPairFromJwk, loadOrCreatePrivateJwk } from './keys.ts';
 import { createSigner, type Signer } from './signing.ts';
 import { createAuditLog, openStore, type AuditLog, type AuditStore } from './audit/index.ts';
 import { createAnchoring, type Anchoring } from './audit/anchoring.ts';
+import { createArchiver, type Archiver } from './audit/archiver.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMemoryState, type SharedState } from './shared-state.ts';
@@ -40,6 +41,8 @@ export interface Gateway {
   audit: AuditLog;
   /** The checkpoints' time-stamper (off without an authority). */
   anchoring: Anchoring;
+  /** The background archiver (off while audit.retention.hotDays is absent). */
+  archiver: Archiver;
   signer: Signer;
   metrics: Metrics;
   logger: Logger;
@@ -117,6 +120,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     onError: (err) => logger.error({ err }, 'audit commit failed'),
     onCheckpoint: (cp) => anchoring.checkpointSigned(cp),
   });
+  const archiver = createArchiver(cfg, store, { logger, metrics });
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
@@ -145,7 +149,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   });
   const gateway: Gateway = {
     app,
-    config: cfg, audit, anchoring, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
+    config: cfg, audit, anchoring, archiver, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
         server = createServer(listener).listen(port, host, () => resolve());
@@ -162,6 +166,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     async close() {
       await closeServer?.();
       await anchoring.close();
+      await archiver.close();
       await audit.close();
       await shared.close();
       await idempotency.close();
