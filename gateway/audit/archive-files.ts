@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip, gzip } from 'node:zlib';
 import type { AuditEntry } from './entry.ts';
+import { RECORD_NAMES } from './record.ts';
 import type { Checkpoint, SealedSegment } from './store.ts';
 
 export const SEGMENT_FORMAT = 'gateway-audit-segment/1';
@@ -118,7 +119,7 @@ export async function writeSegmentData(dir: string, firstSeq: number, lastSeq: n
   try {
     for await (const e of entries) {
       if (!lines.length) blockFirst = e.seq;
-      lines.push(JSON.stringify(e));
+      lines.push(exportLine(e));
       count++;
       if (lines.length === BLOCK_LINES) {
         await flush();
@@ -187,8 +188,18 @@ export function segmentLines(path: string): { lines: AsyncIterable<string>; sha2
   return { lines: createInterface({ input: gunzipped, crlfDelay: Infinity }), sha256: () => sha.digest('hex') };
 }
 
-/** The seq an export line starts with (`{"seq":N,…`), without parsing the rest. */
-const seqOfLine = (line: string): number => (line.startsWith('{"seq":') ? Number(line.slice(7, line.indexOf(',', 7))) : NaN);
+/** An entry as GET /audit/export writes it from a database store: its members in record order (record.ts), seq first. */
+export const exportLine = (e: AuditEntry): string => JSON.stringify(Object.fromEntries(RECORD_NAMES.map((name) => [name, e[name]])));
+
+/** The seq an export line starts with (`{"seq":N,…`), read without parsing the rest when it is there. */
+function seqOfLine(line: string): number {
+  if (line.startsWith('{"seq":')) return Number(line.slice(7, line.indexOf(',', 7)));
+  try {
+    return (JSON.parse(line) as { seq?: number }).seq ?? NaN;
+  } catch {
+    return NaN;
+  }
+}
 
 /**
  * The entries of `seqs` from one segment: only the gzip members that hold them are read and
