@@ -145,7 +145,7 @@ describe('retention config', () => {
     expect(cfg.audit.retention.hotDays).toBeUndefined();
     expect(archiveSettings(cfg)).toBeNull();
     const on = await testConfig((raw) => { raw.audit.retention = { hotDays: 7 }; });
-    expect(archiveSettings(on)).toEqual({ dir: join(on.dataDir, 'archive'), hotDays: 7, maxSegmentEntries: 50000, stamped: false });
+    expect(archiveSettings(on)).toEqual({ dir: join(on.dataDir, 'archive'), hotDays: 7, maxSegmentEntries: 10000, stamped: false });
     expect(on.audit.archive.everySeconds).toBe(3600);
   });
 });
