@@ -111,6 +111,14 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const keyFile = cfg.signing.privateJwkFile ?? join(cfg.dataDir, 'keys', 'gateway.private.jwk.json');
   const signer = createSigner(await keyPairFromJwk(await loadOrCreatePrivateJwk(keyFile, cfg.signing.alg)));
   const store = options.auditStore ?? (await openStore(cfg));
+  let archiver: Archiver;
+  try {
+    // Retention's checks (an archive directory it can write) stop the start before anything runs on the store.
+    archiver = createArchiver(cfg, store, { logger, metrics });
+  } catch (e) {
+    if (!options.auditStore) await store.close().catch(() => {});
+    throw e;
+  }
   const anchoring = createAnchoring(cfg, store, { logger, metrics });
   const audit = await createAuditLog(cfg, signer, store, {
     onCommit(batch, ms) {
@@ -120,7 +128,6 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
     onError: (err) => logger.error({ err }, 'audit commit failed'),
     onCheckpoint: (cp) => anchoring.checkpointSigned(cp),
   });
-  const archiver = createArchiver(cfg, store, { logger, metrics });
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);

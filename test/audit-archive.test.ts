@@ -17,7 +17,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportChunks } from '../gateway/audit-api.ts';
 import { archiveReader } from '../gateway/audit/archive-search.ts';
-import { SIGNED_ONLY, type SegmentManifest } from '../gateway/audit/archive-files.ts';
+import { ANCHORED, SIGNED_ONLY, type SegmentManifest } from '../gateway/audit/archive-files.ts';
+import { parseTsaCertificates, stampedBytes, timeStampRequest, tokenOfResponse } from '../gateway/audit/tsp.ts';
+import { startOpensslTsa, type OpensslTsa } from './support/openssl-tsa.ts';
 import { archivePass, checkArchiving, type ArchiveSettings } from '../gateway/audit/archiver.ts';
 import { GENESIS, sha256Hex, type AuditEntry, type PendingEntry } from '../gateway/audit/entry.ts';
 import { createMemoryStore } from '../gateway/audit/memory-store.ts';
@@ -332,5 +334,41 @@ describe('the verifier names what was done to an archive', () => {
     const recompressedOnly = copy();
     writeFileSync(join(recompressedOnly, m.file), recompressed);
     expect(await online(recompressedOnly)).toMatchObject({ ok: false, problem: 'segment_file_mismatch', firstBadSeq: 401 });
+  }, 60_000);
+});
+
+describe('with time-stamping: segments end only at stamped checkpoints', () => {
+  let tsa: OpensslTsa;
+  beforeAll(async () => { tsa = await startOpensslTsa('archive'); }, 60_000);
+  afterAll(async () => { await tsa?.close(); });
+
+  it('seals up to the last stamped checkpoint, each manifest carrying the token; the token is verified, a forged one named', async () => {
+    const store = await track(Promise.resolve(createSqliteStore(join(work, 'stamped.sqlite'))));
+    const chain = await fill(store, 4, 100);
+    const checkpoints = await store.checkpoints();
+    // The checkpoints at 100 and 200 are stamped by the authority; 300 and 400 wait for theirs.
+    for (const cp of checkpoints.filter((c) => c.seq <= 200)) {
+      const query = timeStampRequest(stampedBytes(cp.jws));
+      const res = await fetch(tsa.url, { method: 'POST', headers: { 'Content-Type': 'application/timestamp-query' }, body: query.der });
+      const token = tokenOfResponse(new Uint8Array(await res.arrayBuffer()));
+      await store.timestamps!.save(cp.seq, { tsa: tsa.url, token: Buffer.from(token).toString('base64'), time: new Date().toISOString() });
+    }
+    const dir = mkdtempSync(join(work, 'stamped-'));
+    const pass = await archivePass(store, settingsIn(dir, { stamped: true, maxSegmentEntries: 100 }));
+    expect(pass.sealed.map((s) => [s.firstSeq, s.lastSeq])).toEqual([[1, 100], [101, 200]]);
+    const stamps = await store.timestamps!.all();
+    for (const s of pass.sealed) {
+      const m = manifestOf(dir, s.firstSeq, s.lastSeq);
+      expect(m.anchoring).toBe(ANCHORED);
+      expect(m.timestamp).toEqual({ tsa: tsa.url, token: stamps.get(s.lastSeq)!.token, genTime: stamps.get(s.lastSeq)!.time });
+    }
+    const certificates = parseTsaCertificates(readFileSync(tsa.certFile, 'utf8'), tsa.certFile);
+    expect(await verifyStore(store, signer.jwks, { archiveDir: dir, certificates })).toMatchObject({ ok: true, entries: chain.length, archive: { segments: 2 } });
+    // A token over another checkpoint put in a manifest: the segment's time-stamp does not verify.
+    const forged = mkdtempSync(join(work, 'forged-'));
+    cpSync(dir, forged, { recursive: true });
+    const second = manifestOf(forged, 101, 200);
+    writeFileSync(join(forged, `${String(101).padStart(12, '0')}-${String(200).padStart(12, '0')}.manifest.json`), JSON.stringify({ ...second, timestamp: manifestOf(forged, 1, 100).timestamp }));
+    expect(await verifyStore(store, signer.jwks, { archiveDir: forged, certificates })).toMatchObject({ ok: false, problem: 'segment_timestamp_invalid', firstBadSeq: 200 });
   }, 60_000);
 });
