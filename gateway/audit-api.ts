@@ -12,7 +12,8 @@ import type { Logger } from './logger.ts';
 /** A page of entries; a cursor the store cannot read is the caller's mistake, named as such. */
 export async function queryPage(audit: AuditLog, endpoint: QueryEndpoint, filter: AuditFilter, limit: number, cursor: string | null): Promise<AuditPage> {
   try {
-    return await audit.store.query(filter, limit, cursor);
+    // With archived segments, a search by personal id goes on into them (archive-search.ts).
+    return await (audit.archive ? audit.archive.page(filter, limit, cursor) : audit.store.query(filter, limit, cursor));
   } catch (e) {
     if (e instanceof RangeError) throw invalidParameter(endpoint, 'cursor');
     throw e;
@@ -61,6 +62,26 @@ export const checkpointsOperation = (req: Request, audit: AuditLog): Operation =
   const { limit } = parseAuditQuery(req.query, 'checkpoints');
   const all = await stampedCheckpoints(audit.store);
   return { checkpoints: all.slice(-limit), total: all.length };
+});
+
+/**
+ * The sealed archive segments and where the hot store starts: for GET /audit/archives and the
+ * console. Each segment with its range, entries, file and hash, when it was sealed, and whether its
+ * checkpoint is time-stamped; `hotDays` null while retention is off.
+ */
+export async function archivesReport(audit: AuditLog, hotDays: number | null) {
+  const oldest = (await audit.store.archive?.oldestHot()) ?? null;
+  return {
+    retention: { hotDays },
+    segments: (await audit.archive?.list()) ?? [],
+    hot: { firstSeq: oldest?.seq ?? null, oldestTime: oldest?.time ?? null },
+  };
+}
+
+/** GET /audit/archives: the archive segments (see archivesReport). */
+export const archivesOperation = (req: Request, audit: AuditLog, hotDays: number | null): Operation => auditOperation('audit.archives', [], async () => {
+  parseAuditQuery(req.query, 'none');
+  return archivesReport(audit, hotDays);
 });
 
 export type ExportFormat = QueryValues<'export'>['format'];

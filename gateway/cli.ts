@@ -5,7 +5,8 @@
  * gateway token consent --sub PERSONAL_ID [--scope "core address"] [--azp portal] [--key FILE]
  * gateway audit verify [--config FILE]
  * gateway simulate <agency> [--port N] [--host H]
- * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N] [--tsa-cert FILE.pem …]
+ * gateway audit verify --export FILE.ndjson --jwks FILE.json [--checkpoint FILE.jws | --checkpoints FILE.json] [--head-seq N] [--tsa-cert FILE.pem …] [--archive DIR]
+ * gateway audit archive [--config FILE]
  * gateway reload [--config FILE]
  * gateway keys rotate [--config FILE] [--now], gateway keys list [--config FILE]
  * gateway hash-password
@@ -56,20 +57,25 @@ const COMMAND_USAGE: Record<string, string> = {
                                                 signed head (its last line), any checkpoints (GET /audit/checkpoints)
                                                 and the gateway's JWKS; no database, no gateway. With --tsa-cert (the
                                                 time-stamping authority's certificate, repeatable) also each checkpoint's
-                                                RFC 3161 time-stamp, and the chain against every time-stamped checkpoint`,
+                                                RFC 3161 time-stamp, and the chain against every time-stamped checkpoint.
+                                                With --archive DIR (audit.archive.dir, copied) the sealed segments there
+                                                and the export are checked as one chain, the segments first`,
+  'audit archive': `  gateway audit archive [--config FILE]         seal entries older than audit.retention.hotDays into archive segments
+                                                now (one pass; the running gateway also does it every
+                                                audit.archive.everySeconds); resumes what an interrupted pass left`,
   'hash-password': `  gateway hash-password                         read a console password on stdin, print its scrypt hash for console.accounts`,
   help: `  gateway help [COMMAND]                        this text (also: gateway --help, gateway COMMAND --help)`,
 };
 
-const USAGE = `usage:\n${['start', 'reload', 'keys', 'token', 'token consent', 'simulate', 'audit verify', 'hash-password', 'help'].map((c) => COMMAND_USAGE[c]).join('\n')}`;
+const USAGE = `usage:\n${['start', 'reload', 'keys', 'token', 'token consent', 'simulate', 'audit verify', 'audit archive', 'hash-password', 'help'].map((c) => COMMAND_USAGE[c]).join('\n')}`;
 
 /** The usage of one command (`token consent`, `audit`, …), or of all when it has none of its own. */
 function usageOf(command: string): string {
   const key = command === 'audit' ? 'audit verify' : command;
   const own = Object.hasOwn(COMMAND_USAGE, key) ? COMMAND_USAGE[key] : undefined;
   if (!own) return USAGE;
-  // `token` covers `token consent` too; `audit` is `audit verify`.
-  return `usage:\n${own}${key === 'token' ? `\n${COMMAND_USAGE['token consent']}` : ''}`;
+  // `token` covers `token consent` too; `audit` is `audit verify` and `audit archive`.
+  return `usage:\n${own}${key === 'token' ? `\n${COMMAND_USAGE['token consent']}` : ''}${key === 'audit verify' ? `\n${COMMAND_USAGE['audit archive']}` : ''}`;
 }
 
 const dataDir = () => process.env.GATEWAY_DATA_DIR ?? './.data';
@@ -192,13 +198,41 @@ async function token(args: string[]) {
   }) + '\n');
 }
 
+/**
+ * One archiving pass now (audit/archiver.ts): what an interrupted pass left is finished first,
+ * then every segment old enough is sealed. Prints what it did as JSON.
+ */
+async function archiveCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { resolveConfig } = await import('./config/index.ts');
+  const { config } = await resolveConfig({ file: values.config });
+  const { archivePass, archiveSettings } = await import('./audit/archiver.ts');
+  const settings = archiveSettings(config);
+  if (!settings) throw new ConfigError('/audit/retention/hotDays: not set, so nothing is ever archived; set it to archive entries older than that many days');
+  const { openStore } = await import('./audit/index.ts');
+  const store = await openStore(config);
+  try {
+    const result = await archivePass(store, settings);
+    const entries = result.sealed.reduce((n, s) => n + s.entries, 0);
+    process.stdout.write(`${JSON.stringify({ ...result, dir: settings.dir }, null, 2)}\n`);
+    process.stdout.write(!result.ran
+      ? 'another archiver is running on this audit store: nothing done\n'
+      : `${result.sealed.length} segment${result.sealed.length === 1 ? '' : 's'} sealed (${entries} entries)${result.recovered.length ? `, ${result.recovered.length} finished from an interrupted pass` : ''}; hot store from seq ${(await store.archive!.oldestHot())?.seq ?? '-'}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
 async function auditCommand(args: string[]) {
-  if (args[0] !== 'verify') throw new UsageError('audit takes: verify');
+  if (args[0] === 'archive') return archiveCommand(args.slice(1));
+  if (args[0] !== 'verify') throw new UsageError('audit takes: verify, archive');
   const { values } = parseArgs({ args: args.slice(1), options: {
     config: { type: 'string' }, export: { type: 'string' }, checkpoint: { type: 'string' }, checkpoints: { type: 'string' },
     jwks: { type: 'string' }, 'head-seq': { type: 'string' }, 'tsa-cert': { type: 'string', multiple: true }, 'tsa-tolerance': { type: 'string' },
+    archive: { type: 'string' },
   } });
   if (values.export) return verifyExport(values);
+  if (values.archive) throw new UsageError('--archive goes with --export (offline); online, the archive is audit.archive.dir of the config');
   const { resolveConfig } = await import('./config/index.ts');
   const { config } = await resolveConfig({ file: values.config });
   const { readKeySet, signingPaths } = await import('./key-set.ts');
@@ -206,9 +240,14 @@ async function auditCommand(args: string[]) {
   const { openStore, verifyStore } = await import('./audit/index.ts');
   // Every key of the set: checkpoints signed before a rotation verify under the key that signed them.
   const keys = await readKeySet(signingPaths(config), config.signing.alg);
+  const { archiveDir } = await import('./audit/archiver.ts');
+  const { loadAuthorities } = await import('./audit/anchoring.ts');
+  const stamping = config.audit.timestamping;
+  const certificates = stamping.authorities.length ? loadAuthorities(stamping).flatMap((a) => a.certificates) : undefined;
   const store = await openStore(config);
   try {
-    printReport(await verifyStore(store, createSigner({ keys: () => keys }).jwks));
+    const report = await verifyStore(store, createSigner({ keys: () => keys }).jwks, { archiveDir: archiveDir(config), certificates, toleranceSeconds: stamping.toleranceSeconds });
+    printReport(report, segmentNote(report));
   } finally {
     await store.close();
   }
@@ -235,6 +274,12 @@ function printReport(report: VerifyReport | AnchoredReport, note = '', anchoring
   process.exitCode = report.ok ? 0 : 2;
 }
 
+/** Which segment holds the first bad seq, for the verdict line. */
+function segmentNote(report: VerifyReport): string {
+  if (!report.archive || report.ok) return '';
+  return report.archive.segment ? ` in archive segment ${report.archive.segment}` : report.firstBadSeq !== null && report.firstBadSeq <= report.archive.entries + 1 && report.problem === 'missing_entry' ? ' (no archive segment holds it)' : '';
+}
+
 /** A checkpoint from a bare compact JWS: its claimed seq and hash come from the payload; verifyChain checks the signature. */
 function checkpointFromJws(jws: string) {
   const payload = JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { seq: number; hash: string; time: string };
@@ -246,7 +291,7 @@ function checkpointFromJws(jws: string) {
  * (its last line) and of any checkpoints given under the gateway's JWKS; entries missing up to the
  * head or a checkpoint (or up to --head-seq), or a missing head line, mean the export was cut short.
  */
-async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string; 'tsa-cert'?: string[]; 'tsa-tolerance'?: string }) {
+async function verifyExport(values: { export?: string; checkpoint?: string; checkpoints?: string; jwks?: string; 'head-seq'?: string; 'tsa-cert'?: string[]; 'tsa-tolerance'?: string; archive?: string }) {
   if (!values.jwks) throw new UsageError('offline verify needs --jwks FILE (the gateway\'s /.well-known/jwks.json)');
   const jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
   const checkpoints = [];
@@ -271,12 +316,21 @@ async function verifyExport(values: { export?: string; checkpoint?: string; chec
     throw new UsageError(`--tsa-cert: ${(e as Error).message}`);
   }
   const { verifyExportFile, ExportLineError, readExport } = await import('./audit/export-verify.ts');
+  const archived = values.archive ? await import('./audit/archive-verify.ts') : null;
+  // The segments are walked once; the anchoring check reads their entries and stamped checkpoints again.
+  let walked: import('./audit/archive-verify.ts').ArchiveWalk | null = null;
+  const archive = archived ? async (bySeq: ReadonlyMap<number, string>) => (walked = await archived.walkArchiveDir(values.archive!, bySeq, jwks, { certificates, toleranceSeconds: tolerance })) : undefined;
+  const from = values.archive ? ' (offline, from the archive and the export)' : ' (offline, from the export)';
   let report: VerifyReport;
   try {
-    report = await verifyExportFile(values.export!, checkpoints, jwks, headSeq);
+    report = await verifyExportFile(values.export!, checkpoints, jwks, headSeq, archive);
     if (anchors && certificates) {
-      const anchored = anchors.withAnchors(report, await anchors.verifyAnchors(readExport(values.export!), checkpoints, jwks, certificates, tolerance));
-      printReport(anchored, ' (offline, from the export)', anchors.anchorVerdict(anchored));
+      const sealed = walked as import('./audit/archive-verify.ts').ArchiveWalk | null;
+      const entries = sealed && archived ? chained(archived.archivedEntries(values.archive!, sealed), readExport(values.export!)) : readExport(values.export!);
+      const given = new Set(checkpoints.map((c) => c.seq));
+      const stamped = [...checkpoints, ...(sealed?.manifests ?? []).filter((m) => m.timestamp && !given.has(m.lastSeq)).map((m) => ({ ...m.checkpoint, timestamp: { tsa: m.timestamp!.tsa, token: m.timestamp!.token, time: m.timestamp!.genTime } }))];
+      const anchored = anchors.withAnchors(report, await anchors.verifyAnchors(entries, stamped, jwks, certificates, tolerance));
+      printReport(anchored, `${segmentNote(report)}${from}`, anchors.anchorVerdict(anchored));
       return;
     }
   } catch (e) {
@@ -285,7 +339,12 @@ async function verifyExport(values: { export?: string; checkpoint?: string; chec
     process.exitCode = 2;
     return;
   }
-  printReport(report, ' (offline, from the export)');
+  printReport(report, `${segmentNote(report)}${from}`);
+}
+
+/** One iterable after the other. */
+async function* chained<T>(...parts: AsyncIterable<T>[]): AsyncGenerator<T> {
+  for (const part of parts) yield* part;
 }
 
 

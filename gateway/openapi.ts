@@ -306,6 +306,10 @@ function gatewaySchemas(): Json {
       properties: {
         ok: { type: 'boolean' }, entries: { type: 'integer' }, headSeq: { type: 'integer' }, verifiedUpTo: { type: 'integer' },
         firstBadSeq: { type: ['integer', 'null'] }, problem: nullableStr,
+        archive: {
+          type: 'object', description: 'Present when segments are archived: they were checked with the hot store as one chain.',
+          properties: { segments: { type: 'integer' }, entries: { type: 'integer' }, segment: { ...nullableStr, description: 'The data file that holds firstBadSeq, if a segment does.' } },
+        },
       },
     },
     AccessLog: {
@@ -325,6 +329,29 @@ function gatewaySchemas(): Json {
           },
         },
         nextCursor: nullableStr,
+      },
+    },
+    ArchiveList: {
+      type: 'object', required: ['retention', 'segments', 'hot'],
+      description: 'The sealed archive segments, oldest first, and where the hot store starts. Entries past `audit.retention.hotDays` live in the segments (gzip NDJSON, each line as /audit/export writes it, with a manifest); `gateway audit verify --archive DIR` checks them with an export of the hot store as one chain.',
+      properties: {
+        retention: { type: 'object', properties: { hotDays: { type: ['integer', 'null'], description: 'Null: retention off, nothing is archived.' } } },
+        segments: {
+          type: 'array',
+          items: {
+            type: 'object', required: ['firstSeq', 'lastSeq', 'entries', 'prevHash', 'lastHash', 'file', 'fileSha256', 'sealedAt', 'checkpoint', 'timestamp', 'present'],
+            properties: {
+              firstSeq: { type: 'integer' }, lastSeq: { type: 'integer' }, entries: { type: 'integer' },
+              prevHash: { ...str, description: 'The hash the segment chains from (the previous segment\'s lastHash, 0…0 for the first).' },
+              lastHash: { ...str, description: 'The hash of entry lastSeq, held by the signed checkpoint the segment ends at.' },
+              file: str, manifest: str, fileSha256: str, sealedAt: { type: 'string', format: 'date-time' },
+              checkpoint: { type: ['object', 'null'], properties: { seq: { type: 'integer' }, time: { type: 'string', format: 'date-time' } } },
+              timestamp: { type: ['object', 'null'], description: 'The RFC 3161 time-stamp of that checkpoint; null when no authority is configured.', properties: { tsa: str, genTime: { type: 'string', format: 'date-time' } } },
+              present: { type: 'boolean', description: 'False when its manifest or data file is missing from the archive directory.' },
+            },
+          },
+        },
+        hot: { type: 'object', properties: { firstSeq: { type: ['integer', 'null'] }, oldestTime: { type: ['string', 'null'], format: 'date-time' } } },
       },
     },
     CheckpointList: {
@@ -450,6 +477,7 @@ function gatewayPaths(): Json {
       ...auditFilterParameters(), ...queryParameters('entries', ['limit', 'cursor']),
     ]),
     '/audit/verify': authenticatedGet('auditVerify', 'audit', 'Re-check the hash chain and its signed checkpoints (audit grant)', ok('The verification report.', schemaRef('VerifyReport'))),
+    '/audit/archives': authenticatedGet('auditArchives', 'audit', 'The sealed archive segments of the chain and where the hot store starts (audit grant)', ok('Archive segments.', schemaRef('ArchiveList'))),
     '/audit/checkpoints': authenticatedGet('auditCheckpoints', 'audit', 'The signed checkpoints of the chain head, oldest first (audit grant)', ok('Checkpoints.', schemaRef('CheckpointList')), queryParameters('checkpoints')),
     '/audit/export': authenticatedGet('auditExport', 'audit', 'Export entries as NDJSON or CSV, oldest first, for offline verification (audit grant)', {
       description: 'The entries, one per line, streamed and not signed: each NDJSON line is the stored record, so the chain can be re-checked with any RFC 8785 library.',

@@ -16,7 +16,7 @@ import type { AdapterHealth } from '../adapters/index.ts';
 import { GatewayError } from './errors.ts';
 import { baseApp, errorHandler, inboundOf, pipelineGet, readJsonBody, send, sendProblem } from './http.ts';
 import { ASSERTION_ALGORITHMS } from './pipeline/authenticate.ts';
-import { checkpointsOperation, entriesOperation, exportOperation, verifyOperation } from './audit-api.ts';
+import { archivesOperation, checkpointsOperation, entriesOperation, exportOperation, verifyOperation } from './audit-api.ts';
 import { accessLogOperation } from './citizen-api.ts';
 import { consoleRouter } from './console/router.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -180,6 +180,7 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/audit/verify', pipelineGet(pipeline, () => () => verifyOperation(d.audit), 'audit.verify'));
   app.get('/audit/export', pipelineGet(pipeline, (req: Request) => () => exportOperation(req, d.audit, d.logger), 'audit.export'));
   app.get('/audit/checkpoints', pipelineGet(pipeline, (req: Request) => () => checkpointsOperation(req, d.audit), 'audit.checkpoints'));
+  app.get('/audit/archives', pipelineGet(pipeline, (req: Request) => () => archivesOperation(req, d.audit, cfg.audit.retention.hotDays ?? null), 'audit.archives'));
   const now = d.now ?? Date.now;
   app.get('/citizen/access-log', pipelineGet(pipeline, (req: Request) => () => accessLogOperation(req, { cfg, audit: d.audit, verifyConsent: d.verifyConsent, now }), 'citizen.access-log'));
   app.use('/console', consoleRouter({ cfg, audit: d.audit, contracts, logger: d.logger, shared: d.shared, pipeline: d.pipelineDeps, now }));

@@ -9,6 +9,7 @@ import { checkFixedKeys, changedKeys, configHash, type ConfigGeneration } from '
 import { createSigner, type Signer } from './signing.ts';
 import { createAuditLog, openStore, type AuditLog, type AuditStore } from './audit/index.ts';
 import { createAnchoring, type Anchoring } from './audit/anchoring.ts';
+import { createArchiver, type Archiver } from './audit/archiver.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMemoryState, type SharedState } from './shared-state.ts';
@@ -49,6 +50,8 @@ export interface Gateway {
   audit: AuditLog;
   /** The checkpoints' time-stamper (off without an authority). */
   anchoring: Anchoring;
+  /** The background archiver (off while audit.retention.hotDays is absent). */
+  archiver: Archiver;
   signer: Signer;
   metrics: Metrics;
   logger: Logger;
@@ -117,6 +120,14 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const signingKeys = await openSigningKeys(cfg, logger);
   const signer = createSigner(signingKeys);
   const store = options.auditStore ?? (await openStore(cfg));
+  let archiver: Archiver;
+  try {
+    // Retention's checks (an archive directory it can write) stop the start before anything runs on the store.
+    archiver = createArchiver(cfg, store, { logger, metrics });
+  } catch (e) {
+    if (!options.auditStore) await store.close().catch(() => {});
+    throw e;
+  }
   const anchoring = createAnchoring(cfg, store, { logger, metrics });
   const audit = await createAuditLog(cfg, signer, store, {
     onCommit(batch, ms) {
@@ -180,7 +191,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       metrics.configGeneration.set(generation.generation);
       return { ...generation, changed };
     },
-    signingKeys, audit, anchoring, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
+    signingKeys, audit, anchoring, archiver, signer, metrics, logger, adapters, contracts, upstreamUrls: simulators.urls,
     async listen(port = cfg.listen.port, host = cfg.listen.host) {
       await new Promise<void>((resolve, reject) => {
         // Each request goes to the generation current when it arrives, and stays with it.
@@ -199,6 +210,7 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       await closeServer?.();
       signingKeys.close();
       await anchoring.close();
+      await archiver.close();
       await audit.close();
       await shared.close();
       await idempotency.close();

@@ -15,7 +15,7 @@ import { entryHash, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type Ou
 import { createMemoryStore } from '../gateway/audit/memory-store.ts';
 import { createPostgresStore } from '../gateway/audit/postgres-store.ts';
 import { createSqliteStore } from '../gateway/audit/sqlite-store.ts';
-import type { AuditFilter, AuditPage, AuditStore, Checkpoint } from '../gateway/audit/store.ts';
+import type { AuditFilter, AuditPage, AuditStore, Checkpoint, SealedSegment } from '../gateway/audit/store.ts';
 import { stampedCheckpoints } from '../gateway/audit/timestamps.ts';
 import { verifyChain, verifyStore } from '../gateway/audit/verify.ts';
 import { generatePrivateJwk, keyPairFromJwk } from '../gateway/keys.ts';
@@ -317,6 +317,55 @@ describe.each(KINDS)('AuditStore conformance: $name', (kind) => {
       await other.close();
       const again = await open();
       expect(await stampedCheckpoints(again)).toStrictEqual([{ ...first, timestamp: stamp }, { ...last, timestamp: null }]);
+    }
+  });
+
+  it('drops a sealed range from the hot store only as the archive index allows, and keeps finding its subjects', async () => {
+    const open = kind.place();
+    const other = await open();
+    const index = other.archive!;
+    const chain = await other.appendBatch(Array.from({ length: 10 }, (_, i) => pending(i)));
+    const segment = (first: number, last: number, over: Partial<SealedSegment> = {}): SealedSegment => ({
+      firstSeq: first, lastSeq: last, prevHash: first === 1 ? GENESIS.hash : chain[first - 2]!.hash, lastHash: chain[last - 1]!.hash,
+      file: `${first}-${last}.ndjson.gz`, fileSha256: sha256Hex(`file ${first}-${last}`), entries: last - first + 1, sealedAt: '2026-02-01T00:00:00.000Z', ...over,
+    });
+    expect(await index.segments()).toEqual([]);
+    expect(await index.oldestHot()).toEqual({ seq: 1, time: chain[0]!.time });
+    const refused = (s: SealedSegment) => expect(index.dropThrough(s)).rejects.toMatchObject({ code: 'ARCHIVE_REFUSED' });
+    await refused(segment(2, 4)); // does not start the chain
+    await refused(segment(1, 4, { lastHash: chain[2]!.hash })); // a last hash that is not the hot store's
+    await refused(segment(1, 4, { prevHash: sha256Hex('elsewhere') }));
+    await refused(segment(1, 4, { entries: 3 }));
+    await refused(segment(1, 10)); // the head entry stays hot
+    expect(await all(other.scan())).toStrictEqual(chain);
+
+    expect(await index.dropThrough(segment(1, 4))).toBe('dropped');
+    expect(await index.dropThrough(segment(1, 4))).toBe('already');
+    await refused(segment(1, 5));
+    await refused(segment(6, 8)); // leaves a gap
+    expect(await index.dropThrough(segment(5, 6))).toBe('dropped');
+    expect(await index.segments()).toStrictEqual([segment(1, 4), segment(5, 6)]);
+    expect(await all(other.scan())).toStrictEqual(chain.slice(6));
+    expect(await index.oldestHot()).toEqual({ seq: 7, time: chain[6]!.time });
+    expect(await headOf(other)).toEqual({ seq: 10, hash: chain[9]!.hash });
+    // The subject index keeps archived seqs, newest first, below a bound; hot queries see only hot entries.
+    const archivedAnh = chain.filter((e) => e.seq <= 6 && e.subjects.includes(ANH)).map((e) => e.seq).reverse();
+    expect(archivedAnh.length).toBeGreaterThan(1);
+    expect(await index.subjectSeqs(ANH, 7, 100)).toEqual(archivedAnh);
+    expect(await index.subjectSeqs(ANH, archivedAnh[0]!, 1)).toEqual(archivedAnh.slice(1, 2));
+    expect((await other.query({ subject: ANH }, 100)).entries.map((e) => e.seq)).toEqual(chain.filter((e) => e.seq > 6 && e.subjects.includes(ANH)).map((e) => e.seq).reverse());
+    // Appends go on after the head, whatever was archived.
+    const [next] = await other.appendBatch([pending(10)]);
+    expect(next).toMatchObject({ seq: 11, prevHash: chain[9]!.hash });
+    // One archiver at a time: a second one asked while the first runs does not run.
+    const inner = await index.exclusive(async () => index.exclusive(async () => 'second'));
+    expect(inner).toEqual({ ran: true, value: { ran: false } });
+    expect(await index.exclusive(async () => 'again')).toEqual({ ran: true, value: 'again' });
+    if (kind.durable) {
+      await other.close();
+      const again = await open();
+      expect(await again.archive!.segments()).toStrictEqual([segment(1, 4), segment(5, 6)]);
+      expect(await again.archive!.subjectSeqs(ANH, 7, 100)).toEqual(archivedAnh);
     }
   });
 

@@ -73,7 +73,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   );
 }
 
-const COMMANDS = ['start', 'token', 'token consent', 'simulate', 'audit verify', 'hash-password', 'help'];
+const COMMANDS = ['start', 'token', 'token consent', 'simulate', 'audit verify', 'audit archive', 'hash-password', 'help'];
 
 describe('gateway --help', () => {
   for (const args of [['--help'], ['-h'], ['help']]) {
@@ -100,6 +100,7 @@ describe('gateway --help', () => {
     [['token', 'consent', '--help'], 'gateway token consent'],
     [['audit', '--help'], 'gateway audit verify'],
     [['audit', 'verify', '--help'], 'gateway audit verify'],
+    [['audit', 'archive', '--help'], 'gateway audit archive'],
     [['audit', 'verify', '--export', 'x.ndjson', '--help'], 'gateway audit verify --export'],
     [['simulate', '--help'], 'gateway simulate'],
     [['simulate', 'population', '--help'], 'gateway simulate'],

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import type { JSONWebKeySet } from 'jose';
 import type { AuditEntry } from './entry.ts';
 import type { Checkpoint } from './store.ts';
-import { verifyChain, type VerifyReport } from './verify.ts';
+import { verifyChain, type ArchiveSource, type VerifyReport } from './verify.ts';
 
 /** A line that is neither an entry nor the head, or anything after the head. */
 export class ExportLineError extends Error {
@@ -76,10 +76,11 @@ export async function* readExport(file: string): AsyncGenerator<AuditEntry> {
  * (signature, and the entry at its seq has its hash). An export without its head line is
  * `truncated` after its last entry. `headSeq` (the X-Audit-Head-Seq it came with) is an extra check.
  */
-export async function verifyExportFile(file: string, checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet, headSeq: number | null = null): Promise<VerifyReport & { signedHead: { seq: number; time: string } | null }> {
+export async function verifyExportFile(file: string, checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet, headSeq: number | null = null, archive?: ArchiveSource): Promise<VerifyReport & { signedHead: { seq: number; time: string } | null }> {
   const head = await signedHeadOf(file);
   const all = head ? [...checkpoints.filter((c) => c.seq !== head.seq || c.jws !== head.jws), head].sort((a, b) => a.seq - b.seq) : checkpoints;
-  const report = await verifyChain(readExport(file), all, jwks);
+  // With an archive (`--archive DIR`), its segments come first and the export continues the chain after them.
+  const report = await verifyChain(readExport(file), all, jwks, archive);
   const signedHead = head ? { seq: head.seq, time: head.time } : null;
   const cut = (r: VerifyReport) => ({ ...r, ok: false, problem: 'truncated' as const, firstBadSeq: r.headSeq + 1, signedHead });
   if (report.ok && !head) return cut(report);

@@ -9,6 +9,9 @@ import { createSqliteStore } from './sqlite-store.ts';
 import type { AuditStore, Checkpoint } from './store.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
 import { AuditWriter } from './writer.ts';
+import { archiveReader, type ArchiveReader } from './archive-search.ts';
+import { archiveDir } from './archiver.ts';
+import { loadAuthorities } from './anchoring.ts';
 
 export type { AuditEntry, PendingEntry, UpstreamCall, Outcome } from './entry.ts';
 export { canonicalJson, entryHash, sha256Hex, sha256B64u, makePseudonymizer } from './entry.ts';
@@ -27,6 +30,8 @@ export interface AuditHooks {
 /** The audit log as the pipeline sees it: record durably, pseudonymise, verify, checkpoint. */
 export interface AuditLog {
   readonly store: AuditStore;
+  /** The archived segments' reader: searches by personal id reach into them (absent: a store that cannot archive). */
+  readonly archive?: ArchiveReader;
   /** Resolves once the entry is committed; rejects when it could not be. */
   record(pending: PendingEntry): Promise<AuditEntry>;
   pseudonymize(subjectId: string): string;
@@ -137,12 +142,20 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
   const timer = setInterval(() => void checkpointSoon(), checkpointEverySeconds * 1000);
   timer.unref();
 
+  const archiveOptions = () => {
+    const { authorities, toleranceSeconds } = cfg.audit.timestamping;
+    // The configured authorities' certificates check the time-stamps the segments' manifests carry.
+    const certificates = authorities.length ? loadAuthorities(cfg.audit.timestamping).flatMap((a) => a.certificates) : undefined;
+    return { archiveDir: archiveDir(cfg), certificates, toleranceSeconds };
+  };
+
   return {
     store,
+    archive: store.archive ? archiveReader(store as AuditStore & { archive: NonNullable<AuditStore['archive']> }, archiveDir(cfg)) : undefined,
     record: (p) => writer.append(p),
     pseudonymize,
     async verify() {
-      return verifyStore(store, signer.jwks);
+      return verifyStore(store, signer.jwks, archiveOptions());
     },
     checkpoint: checkpointSoon,
     async signedHead() {

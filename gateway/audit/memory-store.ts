@@ -1,6 +1,7 @@
 import { chainEntries, GENESIS, type AuditEntry, type ChainHead } from './entry.ts';
 import { decodeCursor, encodeCursor, type AuditFilter, type AuditStore, type Checkpoint } from './store.ts';
 import { memoryTimestamps } from './timestamps.ts';
+import { memoryArchiveIndex } from './archive-index.ts';
 
 const matches = (e: AuditEntry, f: AuditFilter) =>
   (!f.subject || e.subjects.includes(f.subject)) && (!f.client || e.client === f.client) &&
@@ -41,6 +42,7 @@ export function createMemoryStore(): AuditStore & { entries: AuditEntry[] } {
     async saveCheckpoint(cp) { if (!cps.some((c) => c.seq === cp.seq)) cps.push(cp); },
     async checkpoints() { return [...cps].sort((a, b) => a.seq - b.seq); },
     timestamps: memoryTimestamps(async () => [...cps].sort((a, b) => a.seq - b.seq)),
+    archive: memoryArchiveIndex(entries),
     async probe() {},
     async close() {},
   };

@@ -6,6 +6,7 @@ import { whereClause } from './sqlite-store.ts';
 import { postgresType, RECORD_MEMBERS } from './record.ts';
 import { decodeCursor, encodeCursor, ENTRY_COLUMNS, fromRow, toRow, type AuditFilter, type AuditPage, type AuditStore, type Checkpoint } from './store.ts';
 import { POSTGRES_TIMESTAMPS_MIGRATION, postgresTimestamps } from './timestamps.ts';
+import { POSTGRES_ARCHIVE_MIGRATION, postgresArchiveIndex } from './archive-index.ts';
 
 export interface PostgresStoreOptions {
   /** A libpq connection URL, e.g. postgres://gateway@db:5432/gateway. */
@@ -52,6 +53,8 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_write_probe (id integer PRIMARY KEY CHECK (id = 1), written_at text NOT NULL, pad text NOT NULL);`,
   // The checkpoints' RFC 3161 time-stamps, beside them (timestamps.ts).
   POSTGRES_TIMESTAMPS_MIGRATION,
+  // Sealed archive segments (archive-index.ts).
+  POSTGRES_ARCHIVE_MIGRATION,
 ];
 
 
@@ -208,6 +211,7 @@ export async function createPostgresStore({ url, schema, connectTimeoutMs = 3000
       return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
     },
     timestamps: postgresTimestamps(pool, t),
+    archive: postgresArchiveIndex(pool, schema, t, inTransaction),
     async probe() {
       // A real commit of about a batch's size, outside the chain: refused on a read-only primary or
       // a standby, failing when the server cannot write, and it never waits for the head lock.

@@ -9,6 +9,9 @@ import { ChainWalker, rehash, type SegmentWalk } from './verify.ts';
 import { prepareWrites } from './sqlite-writes.mjs';
 import { RECORD_MEMBERS, SQLITE_ENTRIES_TABLE } from './record.ts';
 import { sqliteTimestamps } from './timestamps.ts';
+import { SQLITE_ARCHIVE_TABLE, sqliteArchiveIndex } from './archive-index.ts';
+import { prepareArchiveWrites } from './sqlite-archive-writes.mjs';
+import type { SealedSegment } from './store.ts';
 
 const SCHEMA = `
 ${SQLITE_ENTRIES_TABLE}
@@ -83,15 +86,19 @@ interface RowSink {
   checkpoint(cp: Checkpoint): Promise<void>;
   /** Commits a write of about a batch's size outside the chain: fails when a batch would. */
   probe(): Promise<void>;
+  /** Records a sealed segment and deletes its entries, in one transaction (sqlite-archive-writes.mjs). */
+  dropThrough(segment: SealedSegment): Promise<'dropped' | 'already'>;
   close(): Promise<void>;
 }
 
 function inlineSink(db: Database.Database): RowSink {
   const writes = prepareWrites(db, ENTRY_COLUMNS);
+  const archive = prepareArchiveWrites(db);
   return {
     async append(expected, rows) { return writes.append(expected, rows); },
     async checkpoint(cp) { writes.saveCheckpoint(cp); },
     async probe() { writes.probe(); },
+    async dropThrough(segment) { return archive.dropThrough(segment); },
     async close() {},
   };
 }
@@ -137,6 +144,7 @@ function threadSink(file: string): RowSink {
     append: (expected, rows) => send({ op: 'append', expected, rows: JSON.stringify(rows) }),
     checkpoint: async (checkpoint) => { await send({ op: 'checkpoint', checkpoint }); },
     probe: async () => { await send({ op: 'probe' }); },
+    dropThrough: async (segment) => (await send({ op: 'dropThrough', segment })) as unknown as 'dropped' | 'already',
     async close() {
       if (!worker) return;
       const w = worker;
@@ -162,6 +170,7 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  db.exec(SQLITE_ARCHIVE_TABLE);
   const sink = (options.writerThread ?? !inMemory) ? threadSink(file) : inlineSink(db);
 
   const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
@@ -229,16 +238,20 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
       }
     },
     async walkChain(checkpoints) {
-      const last = (db.prepare('SELECT max(seq) AS seq FROM audit_entries').get() as { seq: number | null }).seq ?? 0;
+      const bounds = db.prepare('SELECT min(seq) AS first, max(seq) AS last FROM audit_entries').get() as { first: number | null; last: number | null };
+      // After archiving, the hot chain starts past the last segment: its first link is the caller's to check.
+      const first = bounds.first ?? 1;
+      const last = bounds.last ?? 0;
+      const start = (from: number) => ({ seq: from - 1, hash: from === 1 ? GENESIS.hash : null });
       const threads = Math.min(availableParallelism(), 4);
-      if (inMemory || last < PARALLEL_FROM || threads < 2) return [walkRange(1, last, GENESIS, checkpoints)];
-      const size = Math.ceil(last / threads);
-      const ranges = Array.from({ length: threads }, (_, i) => [i * size + 1, Math.min(last, (i + 1) * size)] as const).filter(([a, b]) => a <= b);
+      if (inMemory || last - first + 1 < PARALLEL_FROM || threads < 2) return [walkRange(first, last, start(first), checkpoints)];
+      const size = Math.ceil((last - first + 1) / threads);
+      const ranges = Array.from({ length: threads }, (_, i) => [first + i * size, Math.min(last, first + (i + 1) * size - 1)] as const).filter(([a, b]) => a <= b);
       const cps = [...checkpoints];
       return Promise.all(ranges.map(async ([from, to], i) => {
         const walk = await walkInWorker(file, from, to, cps);
         // A range the shortcut could not clear is walked again here, row by row, in full.
-        return walk ?? walkRange(from, to, { seq: from - 1, hash: i === 0 ? GENESIS.hash : null }, checkpoints);
+        return walk ?? walkRange(from, to, i === 0 ? start(from) : { seq: from - 1, hash: null }, checkpoints);
       }));
     },
     async query(filter, limit, cursor) {
@@ -259,6 +272,7 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
       return db.prepare('SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
     },
     timestamps: sqliteTimestamps(db),
+    archive: sqliteArchiveIndex(db, file, (segment) => sink.dropThrough(segment)),
     async probe() {
       if (!db.open) throw new Error('audit store closed');
       await sink.probe();

@@ -6,12 +6,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { prepareWrites } from './sqlite-writes.mjs';
+import { prepareArchiveWrites } from './sqlite-archive-writes.mjs';
 
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 5000');
 const writes = prepareWrites(db, workerData.columns);
+const archive = prepareArchiveWrites(db);
 
 parentPort.on('message', (m) => {
   try {
@@ -19,6 +21,7 @@ parentPort.on('message', (m) => {
     if (m.op === 'append') stale = writes.append(m.expected, JSON.parse(m.rows));
     else if (m.op === 'checkpoint') writes.saveCheckpoint(m.checkpoint);
     else if (m.op === 'probe') writes.probe();
+    else if (m.op === 'dropThrough') stale = archive.dropThrough(m.segment);
     else if (m.op === 'close') db.close();
     parentPort.postMessage({ id: m.id, stale });
   } catch (e) {

@@ -21,6 +21,48 @@ export interface AuditFilter {
 
 export interface AuditPage { entries: AuditEntry[]; nextCursor: string | null }
 
+/**
+ * A sealed archive segment as the store records it (audit_archive_segments): the entries
+ * `firstSeq`..`lastSeq` now live in `file` under the archive directory, not in the hot store.
+ */
+export interface SealedSegment {
+  firstSeq: number;
+  lastSeq: number;
+  /** The hash the segment chains from: the previous segment's lastHash, or 0…0 for the first. */
+  prevHash: string;
+  /** The hash of entry `lastSeq`, which is also its signed checkpoint's. */
+  lastHash: string;
+  /** The data file's name in the archive directory (`<first>-<last>.ndjson.gz`). */
+  file: string;
+  /** SHA-256 (hex) of the data file's bytes. */
+  fileSha256: string;
+  entries: number;
+  sealedAt: string;
+}
+
+/**
+ * The store's side of retention (audit/archiver.ts): which segments were sealed, dropping a
+ * sealed range from the hot store, and the subject index of archived entries, which is kept so
+ * a search by personal id still finds them.
+ */
+export interface ArchiveIndex {
+  /** The sealed segments, by seq. */
+  segments(): Promise<SealedSegment[]>;
+  /**
+   * In one transaction: records the segment and deletes its entries from the hot store. Refused
+   * unless it follows the last segment, the hot rows are exactly the range with the segment's
+   * first prevHash and last hash, and an entry after it stays hot (the chain's head never leaves
+   * the hot store). A segment already recorded, identically, is `already`.
+   */
+  dropThrough(segment: SealedSegment): Promise<'dropped' | 'already'>;
+  /** Archived seqs whose entry concerns `subject`, below `before`, newest first, `limit` at most. */
+  subjectSeqs(subject: string, before: number, limit: number): Promise<number[]>;
+  /** The oldest entry still in the hot store. */
+  oldestHot(): Promise<{ seq: number; time: string } | null>;
+  /** Runs `fn` while no other archiver of this chain runs (any process); `ran: false` when one does. */
+  exclusive<T>(fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
+}
+
 /** What every audit store does; SQLite, PostgreSQL and memory implement it alike. */
 export interface AuditStore {
   readonly kind: string;
@@ -36,6 +78,8 @@ export interface AuditStore {
   checkpoints(): Promise<Checkpoint[]>;
   /** The checkpoints' RFC 3161 time-stamps (timestamps.ts); a store without it cannot anchor. */
   readonly timestamps?: TimestampStore;
+  /** Sealed archive segments (archive-index.ts); a store without it cannot archive. */
+  readonly archive?: ArchiveIndex;
   /**
    * Optional: walks the whole chain itself, hashes recomputed from what is stored, as seq-ordered
    * segments (each started without its first link) for verifyStore to join.

@@ -3,7 +3,9 @@ import { verifyCheckpointJws } from '../signing.ts';
 import { entryHash, GENESIS, type AuditEntry } from './entry.ts';
 import type { AuditStore, Checkpoint } from './store.ts';
 
-export type ChainProblem = 'hash_mismatch' | 'broken_link' | 'missing_entry' | 'truncated' | 'checkpoint_mismatch' | 'checkpoint_signature';
+export type ChainProblem = 'hash_mismatch' | 'broken_link' | 'missing_entry' | 'truncated' | 'checkpoint_mismatch' | 'checkpoint_signature'
+  // Sealed archive segments (archive-verify.ts): gone, a manifest that does not describe its segment, a data file that is not the one sealed, a token that does not verify.
+  | 'segment_missing' | 'segment_manifest_mismatch' | 'segment_file_mismatch' | 'segment_timestamp_invalid';
 
 export interface VerifyReport {
   ok: boolean;
@@ -14,6 +16,8 @@ export interface VerifyReport {
   lastCheckpoint: { seq: number; time: string } | null;
   firstBadSeq: number | null;
   problem: ChainProblem | null;
+  /** With archived segments: how many, their entries, and the data file that holds the first bad seq (null: none does). */
+  archive?: { segments: number; entries: number; segment: string | null };
 }
 
 /** One stored entry as the chain check needs it; `recomputed` is the hash of the entry as it is stored. */
@@ -133,24 +137,47 @@ function signatureProblem(seq: number, last: Checkpoint | null): VerifyReport {
  * and every signed checkpoint matching the entry at its seq; a checkpoint beyond the last entry
  * means the tail was cut off.
  */
-export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>, checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet): Promise<VerifyReport> {
+export async function verifyChain(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>, checkpoints: readonly Checkpoint[], jwks: JSONWebKeySet, archive?: ArchiveSource): Promise<VerifyReport> {
   const { bySeq, last, badSignature } = await checkedCheckpoints(checkpoints, jwks);
   if (badSignature !== null) return signatureProblem(badSignature, last);
-  const walker = new ChainWalker(GENESIS, bySeq);
+  if (!archive) return joinSegments([await walkEntries(entries, bySeq, GENESIS)], last);
+  const { withArchive } = await import('./archive-verify.ts');
+  const sealed = await archive(bySeq);
+  // After the archive, the hot chain's first link is joinSegments' to check, against the last segment.
+  return withArchive(joinSegments([...sealed.walks, await walkEntries(entries, bySeq, null)], last), sealed);
+}
+
+/** The walk of entries in seq order, from `start` (null: from wherever the first entry is, its link left to the caller). */
+async function walkEntries(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>, checkpoints: ReadonlyMap<number, string>, start: { seq: number; hash: string } | null): Promise<SegmentWalk> {
+  let walker = start ? new ChainWalker(start, checkpoints) : null;
   for await (const e of entries) {
+    walker ??= new ChainWalker({ seq: e.seq - 1, hash: null }, checkpoints);
     if (!walker.step({ seq: e.seq, prevHash: e.prevHash, hash: e.hash, recomputed: rehash(e) })) break;
   }
-  return joinSegments([walker.walk], last);
+  return (walker ?? new ChainWalker(GENESIS, checkpoints)).walk;
 }
+
+/** The walks of the archived segments that precede the entries, given the checkpoints that verified (archive-verify.ts). */
+export type ArchiveSource = (checkpoints: ReadonlyMap<number, string>) => Promise<import('./archive-verify.ts').ArchiveWalk>;
 
 /**
  * Verifies a store's own chain. A store that can walk its chain itself (SQLite: in segments, on
  * worker threads, without building entry objects) does so; any other is scanned entry by entry.
  */
-export async function verifyStore(store: AuditStore, jwks: JSONWebKeySet): Promise<VerifyReport> {
+export async function verifyStore(store: AuditStore, jwks: JSONWebKeySet, options: { archiveDir?: string } & import('./archive-verify.ts').ArchiveCheckOptions = {}): Promise<VerifyReport> {
   const checkpoints = await store.checkpoints();
-  if (!store.walkChain) return verifyChain(store.scan(1), checkpoints, jwks);
+  const sealed = (await store.archive?.segments()) ?? [];
+  // Archived segments come first in the one chain: each checked from its files against the store's record of it.
+  const archive: ArchiveSource | undefined = sealed.length ? async (bySeq) => {
+    const { walkRecordedArchive } = await import('./archive-verify.ts');
+    if (!options.archiveDir) throw new Error('the store has archived segments: verifying it needs the archive directory (audit.archive.dir)');
+    return walkRecordedArchive(options.archiveDir, sealed, bySeq, jwks, options);
+  } : undefined;
+  if (!store.walkChain) return verifyChain(store.scan(1), checkpoints, jwks, archive);
   const { bySeq, last, badSignature } = await checkedCheckpoints(checkpoints, jwks);
   if (badSignature !== null) return signatureProblem(badSignature, last);
-  return joinSegments(await store.walkChain(bySeq), last);
+  if (!archive) return joinSegments(await store.walkChain(bySeq), last);
+  const { withArchive } = await import('./archive-verify.ts');
+  const walked = await archive(bySeq);
+  return withArchive(joinSegments([...walked.walks, ...(await store.walkChain(bySeq))], last), walked);
 }

@@ -80,6 +80,24 @@ const timestamping = {
   },
 } as const;
 
+/** How long entries stay in the hot store (audit/archiver.ts); off while `hotDays` is absent. */
+const retention = {
+  type: 'object', additionalProperties: false, default: {},
+  properties: {
+    hotDays: { type: 'integer', minimum: 1, description: 'entries older than this many days are sealed into archive segments (audit.archive.dir) and only then removed from the hot store; absent = never: nothing is archived' },
+  },
+} as const;
+
+/** Where sealed segments go and how the archiver paces itself (audit/archiver.ts). */
+const archive = {
+  type: 'object', additionalProperties: false, default: {},
+  properties: {
+    dir: { type: 'string', minLength: 1, description: 'where sealed archive segments are written (must be writable once retention is on); default <dataDir>/archive; several PostgreSQL instances on one chain must share it' },
+    everySeconds: { type: 'integer', minimum: 1, default: 3600, description: 'how often the background archiver looks for entries past audit.retention.hotDays' },
+    maxSegmentEntries: { type: 'integer', minimum: 1, default: 10000, description: 'entries per segment at most (a segment ends at a signed checkpoint, so one is larger only when no checkpoint comes sooner); bounds how long the hot store\'s delete holds its write lock (SQLite: about 0.1 s per 10,000 entries, commits wait that long)' },
+  },
+} as const;
+
 /**
  * The config's shape, as one constant: the TypeScript types are derived from it (types.ts), so a
  * key is declared once. `upstreams` and `simulators` are keyed by agency here; `configSchema()`
@@ -159,6 +177,8 @@ export const CONFIG_SHAPE = {
         checkpointEveryEntries: { type: 'integer', minimum: 1, default: 1000 },
         checkpointEverySeconds: { type: 'integer', minimum: 1, default: 60 },
         timestamping,
+        retention,
+        archive,
       },
     },
     redis: {

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import { createPipeline, type Operation, type PipelineDeps, type StreamedBody } from '../pipeline/index.ts';
 import { ANY_CLIENT } from '../pipeline/authorize.ts';
 import { errorHandler, inboundOf, send } from '../http.ts';
-import { exportStream, queryPage } from '../audit-api.ts';
+import { archivesReport, exportStream, queryPage } from '../audit-api.ts';
 import { auditFilter, parseAuditQuery } from '../audit-query.ts';
 import { clientName } from '../citizen-api.ts';
 import type { SharedState } from '../shared-state.ts';
@@ -223,7 +223,8 @@ export function consoleRouter(d: ConsoleDeps): Router {
     let found: Awaited<ReturnType<AuditLog['store']['get']>> = null;
     const prepared: ConsoleRead = {
       async answer() {
-        if (!/^[0-9a-f-]{36}$/.test(id) || !(found = await d.audit.store.get(id))) throw new GatewayError('NOT_FOUND', 'no such entry');
+        // An entry found by a search may be archived: looked up in the segments once the hot store lacks it.
+        if (!/^[0-9a-f-]{36}$/.test(id) || !(found = await (d.audit.archive ?? d.audit.store).get(id))) throw new GatewayError('NOT_FOUND', 'no such entry');
         prepared.pseudonyms = found.subjects;
         const purpose = found.purpose ? d.cfg.purposes.find((p) => p.code === found!.purpose) : undefined;
         return json({
@@ -238,6 +239,11 @@ export function consoleRouter(d: ConsoleDeps): Router {
   router.get('/api/chain', read('verify', (req) => {
     parseAuditQuery(req.query, 'none');
     return { answer: async () => json(await d.audit.verify()) };
+  }));
+
+  router.get('/api/archives', read('archives', (req) => {
+    parseAuditQuery(req.query, 'none');
+    return { answer: async () => json(await archivesReport(d.audit, d.cfg.audit.retention.hotDays ?? null)) };
   }));
 
   router.get('/api/export', read('export', (req) => {

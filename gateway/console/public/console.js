@@ -22,6 +22,10 @@ const I18N = {
     userId: 'Cán bộ', status: 'Mã HTTP', errorCode: 'Mã lỗi', fields: 'Nhóm dữ liệu đã cung cấp', version: 'Phiên bản', legalBasis: 'Căn cứ pháp lý',
     requestSha256: 'SHA-256 yêu cầu', responseSha256: 'SHA-256 phản hồi', prevHash: 'Mã băm trước', hash: 'Mã băm', id: 'Mã yêu cầu', latencyMs: 'Thời gian xử lý (ms)',
     noData: 'Chưa có dữ liệu.', error: 'Lỗi',
+    navArchives: 'Lưu trữ', archivesTitle: 'Phân đoạn lưu trữ đã niêm phong', range: 'Khoảng seq', archivedEntries: 'Số bản ghi',
+    sealedAt: 'Niêm phong lúc', file: 'Tệp', stamped: 'Dấu thời gian', notStamped: 'chỉ chữ ký số của cổng', missing: 'THIẾU TỆP',
+    noArchives: 'Chưa có phân đoạn lưu trữ.',
+    archivesSummary: (r) => (r.retention.hotDays ? `Bản ghi cũ hơn ${r.retention.hotDays} ngày được niêm phong vào phân đoạn lưu trữ.` : 'Chưa bật lưu trữ (audit.retention.hotDays).') + (r.hot.firstSeq ? ` Kho đang dùng bắt đầu từ seq ${r.hot.firstSeq}.` : ''),
   },
   en: {
     brand: 'Data access log', brandSub: 'Interagency data-sharing gateway', navEntries: 'Entries', navActivity: 'Activity', navUsage: 'Usage report',
@@ -43,6 +47,10 @@ const I18N = {
     userId: 'Officer', status: 'HTTP status', errorCode: 'Error code', fields: 'Released field groups', version: 'Version', legalBasis: 'Legal basis',
     requestSha256: 'Request SHA-256', responseSha256: 'Response SHA-256', prevHash: 'Previous hash', hash: 'Hash', id: 'Request id', latencyMs: 'Latency (ms)',
     noData: 'No data yet.', error: 'Error',
+    navArchives: 'Archives', archivesTitle: 'Sealed archive segments', range: 'Seq range', archivedEntries: 'Entries',
+    sealedAt: 'Sealed at', file: 'File', stamped: 'Time-stamp', notStamped: 'gateway signature only', missing: 'FILE MISSING',
+    noArchives: 'No archive segment yet.',
+    archivesSummary: (r) => (r.retention.hotDays ? `Entries older than ${r.retention.hotDays} days are sealed into archive segments.` : 'Retention is off (audit.retention.hotDays).') + (r.hot.firstSeq ? ` The hot store starts at seq ${r.hot.firstSeq}.` : ''),
   },
 };
 
@@ -300,6 +308,18 @@ async function loadUsage() {
   )) : [h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('noData')))]));
 }
 
+// ---- archives -----------------------------------------------------------------------------
+
+async function loadArchives() {
+  const report = await api('archives');
+  $('#archives-summary').textContent = t('archivesSummary', report);
+  $('#archives-rows').replaceChildren(...(report.segments.length ? report.segments.map((s) => h('tr', { 'data-first-seq': s.firstSeq },
+    h('td', { class: 'num' }, `${s.firstSeq}–${s.lastSeq}`), h('td', { class: 'num' }, s.entries), h('td', {}, fmtTime(s.sealedAt)),
+    h('td', { class: 'mono', title: s.fileSha256 }, s.present ? s.file : `${s.file} (${t('missing')})`),
+    h('td', {}, s.timestamp ? `${s.timestamp.tsa} · ${fmtTime(s.timestamp.genTime)}` : t('notStamped')),
+  )) : [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, t('noArchives')))]));
+}
+
 // ---- routing and session ------------------------------------------------------------------
 
 /** Runs a step; a lost session brings back the sign-in form. */
@@ -323,6 +343,9 @@ async function route() {
   } else if (view === 'usage') {
     show('usage');
     await loadUsage();
+  } else if (view === 'archives') {
+    show('archives');
+    await loadArchives();
   } else {
     show('entries');
     await loadEntries();
