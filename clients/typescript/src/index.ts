@@ -24,7 +24,7 @@ export type RequestOf<S extends ServiceId> = ServiceOperations[S] extends { requ
 export type AnswerOf<S extends ServiceId> = ServiceOperations[S] extends { responses: { 200: infer R } } ? JsonBody<R> : never;
 
 /** The authenticated, signed GET endpoints (discovery, audit, the citizen's access log). */
-export type SignedGetPath = '/services' | '/audit/entries' | '/audit/verify' | '/audit/checkpoints' | '/citizen/access-log';
+export type SignedGetPath = '/services' | '/audit/entries' | '/audit/verify' | '/audit/checkpoints' | '/audit/archives' | '/citizen/access-log';
 type GetOperation<P extends SignedGetPath> = paths[P] extends { get: infer O } ? O : never;
 export type GetAnswerOf<P extends SignedGetPath> = GetOperation<P> extends { responses: { 200: infer R } } ? JsonBody<R> : never;
 export type QueryOf<P extends SignedGetPath> = GetOperation<P> extends { parameters: { query?: infer Q } } ? Q : never;

@@ -291,6 +291,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit/archives": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sealed archive segments of the chain and where the hot store starts (audit grant) */
+        get: operations["auditArchives"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audit/checkpoints": {
         parameters: {
             query?: never;
@@ -528,6 +545,13 @@ export interface components {
             verifiedUpTo?: number;
             firstBadSeq?: number | null;
             problem?: string | null;
+            /** @description Present when segments are archived: they were checked with the hot store as one chain. */
+            archive?: {
+                segments?: number;
+                entries?: number;
+                /** @description The data file that holds firstBadSeq, if a segment does. */
+                segment?: string | null;
+            };
         };
         /** @description The citizen's own view of who accessed their data, when and why, newest first. Accesses for a confidential purpose appear once its confidentiality period ends. */
         AccessLog: {
@@ -551,6 +575,45 @@ export interface components {
                 outcome: "released" | "denied" | "failed";
             }[];
             nextCursor: string | null;
+        };
+        /** @description The sealed archive segments, oldest first, and where the hot store starts. Entries past `audit.retention.hotDays` live in the segments (gzip NDJSON, each line as /audit/export writes it, with a manifest); `gateway audit verify --archive DIR` checks them with an export of the hot store as one chain. */
+        ArchiveList: {
+            retention: {
+                /** @description Null: retention off, nothing is archived. */
+                hotDays?: number | null;
+            };
+            segments: {
+                firstSeq: number;
+                lastSeq: number;
+                entries: number;
+                /** @description The hash the segment chains from (the previous segment's lastHash, 0…0 for the first). */
+                prevHash: string;
+                /** @description The hash of entry lastSeq, held by the signed checkpoint the segment ends at. */
+                lastHash: string;
+                file: string;
+                manifest?: string;
+                fileSha256: string;
+                /** Format: date-time */
+                sealedAt: string;
+                checkpoint: {
+                    seq?: number;
+                    /** Format: date-time */
+                    time?: string;
+                } | null;
+                /** @description The RFC 3161 time-stamp of that checkpoint; null when no authority is configured. */
+                timestamp: {
+                    tsa?: string;
+                    /** Format: date-time */
+                    genTime?: string;
+                } | null;
+                /** @description False when its manifest or data file is missing from the archive directory. */
+                present: boolean;
+            }[];
+            hot: {
+                firstSeq?: number | null;
+                /** Format: date-time */
+                oldestTime?: string | null;
+            };
         };
         CheckpointList: {
             total?: number;
@@ -2282,6 +2345,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VerifyReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    auditArchives: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Archive segments. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Gateway-Signature": components["headers"]["X-Gateway-Signature"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArchiveList"];
                 };
             };
             400: components["responses"]["Problem400"];
