@@ -22,6 +22,8 @@ import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnPassT
 import { disturbanceMonitor, DISTURBED_SHARE } from './disturbance.ts';
 import { postgresRounds } from './postgres.ts';
 import { describeOnOff, onOff, type OnOffDriver, type OnOffResult } from './options.ts';
+import { seedAgedLog } from './aged-log.ts';
+import { startOpensslTsa } from '../support/openssl-tsa.ts';
 import { exportJWK, generateKeyPair } from 'jose';
 
 const AGENCIES = ['population', 'land', 'tax', 'justice'] as const; // the bench drives the four built-in agencies' shapes
@@ -38,6 +40,9 @@ const FANOUT_LATENCY = { population: 20, land: 10, justice: 60, tax: 40 } as con
 const FANOUT_CONNECTIONS = 8;
 /** (i) each option's closed loop, per gateway and round (three rounds, alternating). */
 const OPTION_REQUESTS = 5_000;
+/** (i) the log two days old that archiving works through while it is measured, and its checkpoint spacing (one segment each). */
+const AGED_ENTRIES = 150_000;
+const AGED_SEGMENT = 2_000;
 
 interface Load { requestsPerSecond: number; p50: number; p99: number; ok: number; other: number; errors: number }
 interface Signed { body: string; token: string }
@@ -339,14 +344,15 @@ async function main() {
       paced: async (url) => paced(url, '/services/population.identity/v1', await tokens()),
       requests: OPTION_REQUESTS, rounds: ROUNDS,
     };
-    const sideBySide = async (name: string, configPatch: (raw: Record<string, any>) => void) => {
-      const off = await spawnGateway({ clientKeys: keys, upstreams }, services);
-      const on = await spawnGateway({ clientKeys: keys, upstreams, configPatch }, services);
+    const sideBySide = async (name: string, configPatch: (raw: Record<string, any>) => void, o: { dataDirs?: [string, string]; activity?: (on: Child) => Promise<string> } = {}) => {
+      const off = await spawnGateway({ clientKeys: keys, upstreams, dataDir: o.dataDirs?.[0] }, services);
+      const on = await spawnGateway({ clientKeys: keys, upstreams, configPatch, dataDir: o.dataDirs?.[1] }, services);
       children.push(off, on);
       await Promise.all([off, on].map(async (g) => load(g.url, '/services/population.identity/v1', WARMUP_REQUESTS, await identityRequests(WARMUP_REQUESTS))));
       options[name] = await onOff(off, on, driver);
+      const activity = o.activity ? `; meanwhile ${await o.activity(on)}` : '';
       await Promise.all([off.stop(), on.stop()]);
-      row(`(i) ${name}`, describeOnOff(options[name]!), '—', null);
+      row(`(i) ${name}`, describeOnOff(options[name]!) + activity, '—', null);
     };
     const { publicKey: encryptionKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
     const encryptionJwk = { ...(await exportJWK(encryptionKey)), use: 'enc', kid: 'bench-enc' };
@@ -355,6 +361,21 @@ async function main() {
       portal.keys.jwks.keys.push(encryptionJwk);
       portal.encryptResponses = true;
     });
+    // Both gateways start on a log two days old; one time-stamps its checkpoints (OpenSSL's TSA)
+    // and seals and drops the old entries while it is measured, the other does neither.
+    const tsa = await startOpensslTsa('bench');
+    const aged = [mkdtempSync(join(tmpdir(), 'gw-bench-aged-')), mkdtempSync(join(tmpdir(), 'gw-bench-aged-'))] as [string, string];
+    for (const dir of aged) await seedAgedLog(dir, AGED_ENTRIES, AGED_SEGMENT);
+    const metric = async (g: Child, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(await (await fetch(`${g.url}/metrics`)).text())?.[1] ?? NaN);
+    await sideBySide('RFC 3161 time-stamps and archiving of the audit log', (raw) => {
+      raw.audit.timestamping = { authorities: [{ url: tsa.url, certificateFile: tsa.certFile }] };
+      raw.audit.retention = { hotDays: 1 };
+      raw.audit.archive = { everySeconds: 1, maxSegmentEntries: AGED_SEGMENT };
+    }, {
+      dataDirs: aged,
+      activity: async (on) => `${await metric(on, 'gateway_audit_archived_entries')} entries sealed into ${await metric(on, 'gateway_audit_archive_segments')} segments, ${tsa.served} time-stamps taken`,
+    });
+    await tsa.close();
 
     // (e) composite fan-out against the slowest path.
     let fanout: Record<string, unknown> | null = null;
