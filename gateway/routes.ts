@@ -19,6 +19,7 @@ import { checkpointsOperation, entriesOperation, exportOperation, verifyOperatio
 import { accessLogOperation } from './citizen-api.ts';
 import { consoleRouter } from './console/router.ts';
 import { buildOpenApi } from './openapi.ts';
+import { contractSha256 } from './federation/contracts.ts';
 
 export interface RouteDeps {
   cfg: GatewayConfig;
@@ -41,6 +42,8 @@ export interface RouteDeps {
   publicUrl(): string;
   /** The gateway's clock (tests freeze it); Date.now when absent. */
   now?: () => number;
+  /** Services reached through another gateway (federation), by `service/v<major>`: that gateway's id. */
+  servedBy?: ReadonlyMap<string, string>;
 }
 
 const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
@@ -112,7 +115,8 @@ function mountRoutes(d: RouteDeps): Express {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
   // Built once at start: a contract whose $ref points nowhere fails the start, not a request.
-  const openapi = Buffer.from(JSON.stringify(buildOpenApi(contracts, { gatewayId: cfg.gatewayId, publicUrl: cfg.publicUrl, limits: cfg.limits })));
+  const servedBy = d.servedBy ?? new Map<string, string>();
+  const openapi = Buffer.from(JSON.stringify(buildOpenApi(contracts, { gatewayId: cfg.gatewayId, publicUrl: cfg.publicUrl, limits: cfg.limits, servedBy })));
   app.get('/openapi.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi); });
   app.get('/.well-known/jwks.json', (_req, res) => { res.set('Cache-Control', 'public, max-age=300').json(d.signer.jwks); });
   app.get('/.well-known/gateway-configuration', (_req, res) => {
@@ -139,6 +143,14 @@ function mountRoutes(d: RouteDeps): Express {
     });
   });
 
+  /** A service reached through another gateway says which (federation): its id and version are the remote's own. */
+  const gatewayOf = (c: Contract) => {
+    const gateway = servedBy.get(contractKey(c.meta.service, c.meta.version));
+    return gateway ? { gateway } : {};
+  };
+  // Hashed once: what another gateway pins of this one's contracts (federation/contracts.ts).
+  const published = new Map([...contracts].map(([key, c]) => [key, contractSha256(c)]));
+
   // Discovery: what this client may call (like X-Road's allowedMethods).
   app.get('/services', pipelineGet(pipeline, () => ({ client }) => ({
     service: 'discovery.services', version: null, grant: ANY_CLIENT, purposeRequired: false,
@@ -154,6 +166,7 @@ function mountRoutes(d: RouteDeps): Express {
             purposes: g.purposes.map((code) => { const p = d.authorizer.purpose(code)!; return { code, legalBasis: p.legalBasis, caseIdRequired: p.caseIdRequired }; }),
             fieldGroups: g.fieldGroups.filter((f) => f in c.meta.fieldGroups || !Object.keys(c.meta.fieldGroups).length),
             consentRequired: Boolean(c.meta.consent), idempotencyKeyRequired: Boolean(c.meta.write),
+            ...gatewayOf(c),
           };
         });
       const audit = granted.some((g) => g.service === 'audit');
@@ -164,7 +177,10 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/services/:serviceId/:version', (req, res) => {
     const c = contracts.get(contractKey(req.params.serviceId, version(req.params.version) ?? -1));
     if (!c) return sendProblem(req, res, new GatewayError('SERVICE_UNKNOWN', 'no such service or version'));
-    res.json({ ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema });
+    res.json({
+      ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema,
+      contractSha256: published.get(contractKey(c.meta.service, c.meta.version)), ...gatewayOf(c),
+    });
   });
 
   app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));

@@ -15,6 +15,14 @@ export interface UpstreamCall {
   latencyMs: number;
   /** The upstream's own reference number for what it answered, when it gives one. */
   reference: string | null;
+  /**
+   * A hop to another gateway (federation): its gateway id, the id it gave the request (its audit
+   * entry's id, from its signed answer) and the SHA-256 (hex) of the exact answer bytes it signed,
+   * which is that entry's `responseSha256`. Absent for an agency system.
+   */
+  gateway?: string;
+  remoteRequestId?: string;
+  answerSha256?: string;
 }
 
 /** What a request contributes to the log, before the store gives it a place in the chain. */
@@ -22,6 +30,12 @@ export interface PendingEntry {
   id: string;
   time: string;
   client: string;
+  /**
+   * The agency a federated gateway (`client`) called for: the `sub` of its assertion's RFC 8693
+   * delegation. Absent, not null, on every direct call, so entries without it hash exactly as
+   * they did before the member existed.
+   */
+  actingFor?: string;
   userId: string | null;
   purpose: string | null;
   caseId: string | null;

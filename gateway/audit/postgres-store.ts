@@ -54,6 +54,14 @@ const MIGRATIONS: readonly string[] = [
   POSTGRES_TIMESTAMPS_MIGRATION,
 ];
 
+/**
+ * Migrations numbered apart from the sequence above (their number is their version): the agency
+ * a federated gateway called for (record.ts, `actingFor`; NULL in older rows, read as absent).
+ */
+const NUMBERED_MIGRATIONS: readonly [version: number, sql: string][] = [
+  [101, 'ALTER TABLE audit_entries ADD COLUMN IF NOT EXISTS acting_for text;'],
+];
+
 
 /** What a readiness probe writes: about the size of a batch of entries, and not compressible. */
 const PROBE_PAD = randomBytes(48 * 1024).toString('base64');
@@ -98,8 +106,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
     const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
     const done = new Set(rows.map((r) => r.version));
     const applied: number[] = [];
-    for (const [i, sql] of MIGRATIONS.entries()) {
-      const version = i + 1;
+    for (const [version, sql] of [...MIGRATIONS.map((m, i): [number, string] => [i + 1, m]), ...NUMBERED_MIGRATIONS]) {
       if (done.has(version)) continue;
       await c.query(sql);
       await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);

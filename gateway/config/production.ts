@@ -36,7 +36,7 @@ export function checkProduction(cfg: GatewayConfig): void {
   };
   for (const agency of agencies()) {
     const upstream = cfg.upstreams[agency.name]!;
-    if (!upstream.url) refuse(`/upstreams/${agency.name}/url`, 'required: without it the embedded simulator would answer from seed data');
+    if (!upstream.url && !upstream.gateway) refuse(`/upstreams/${agency.name}/url`, 'required (or a remote gateway): without it the embedded simulator would answer from seed data');
     for (const option of agency.requiredInProduction ?? []) {
       if (upstream[option] === undefined) refuse(`/upstreams/${agency.name}/${option}`, 'required: without it the simulator\'s demo value would be used');
     }
@@ -53,6 +53,10 @@ export function checkProduction(cfg: GatewayConfig): void {
     if (typeof k.kid === 'string' && demoKeys.has(k.kid)) refuse(`/identityProvider/jwks/keys/${j}`, `a demo key (generated under ${demoDir})`);
   });
   if (cfg.signing.privateJwkFile && isInside(cfg.signing.privateJwkFile, demoDir)) refuse('/signing/privateJwkFile', `a demo key (under ${demoDir})`);
+  for (const agency of agencies()) {
+    const file = cfg.upstreams[agency.name]?.gateway?.privateJwkFile;
+    if (file && isInside(file, demoDir)) refuse(`/upstreams/${agency.name}/gateway/privateJwkFile`, `a demo key (under ${demoDir})`);
+  }
   cfg.console.accounts.forEach((a, i) => {
     if (a.passwordHash.split('$')[4] === DEMO_CONSOLE_SALT.toString('base64url')) refuse(`/console/accounts/${i}/passwordHash`, 'the demo console password; make a hash with `echo \'password\' | npx gateway hash-password`');
   });

@@ -22,6 +22,7 @@ const I18N = {
     userId: 'Cán bộ', status: 'Mã HTTP', errorCode: 'Mã lỗi', fields: 'Nhóm dữ liệu đã cung cấp', version: 'Phiên bản', legalBasis: 'Căn cứ pháp lý',
     requestSha256: 'SHA-256 yêu cầu', responseSha256: 'SHA-256 phản hồi', prevHash: 'Mã băm trước', hash: 'Mã băm', id: 'Mã yêu cầu', latencyMs: 'Thời gian xử lý (ms)',
     noData: 'Chưa có dữ liệu.', error: 'Lỗi',
+    actingFor: 'Thay mặt cơ quan', remoteHop: (u) => `↳ qua cổng ${u.gateway} · mã yêu cầu tại đó ${u.remoteRequestId ?? '—'} · SHA-256 phản hồi đã ký ${u.answerSha256 ?? '—'}`,
   },
   en: {
     brand: 'Data access log', brandSub: 'Interagency data-sharing gateway', navEntries: 'Entries', navActivity: 'Activity', navUsage: 'Usage report',
@@ -43,6 +44,7 @@ const I18N = {
     userId: 'Officer', status: 'HTTP status', errorCode: 'Error code', fields: 'Released field groups', version: 'Version', legalBasis: 'Legal basis',
     requestSha256: 'Request SHA-256', responseSha256: 'Response SHA-256', prevHash: 'Previous hash', hash: 'Hash', id: 'Request id', latencyMs: 'Latency (ms)',
     noData: 'No data yet.', error: 'Error',
+    actingFor: 'On behalf of', remoteHop: (u) => `↳ via gateway ${u.gateway} · its request id ${u.remoteRequestId ?? '—'} · SHA-256 of its signed answer ${u.answerSha256 ?? '—'}`,
   },
 };
 
@@ -197,7 +199,7 @@ async function loadEntries(append = false) {
 // ---- one entry ----------------------------------------------------------------------------
 
 async function loadEntry(id) {
-  const { entry, clientName, hashOk, purpose } = await api(`entries/${encodeURIComponent(id)}`);
+  const { entry, clientName, actingForName, hashOk, purpose } = await api(`entries/${encodeURIComponent(id)}`);
   $('#entry-seq').textContent = `#${entry.seq}`;
   const hashBadge = $('#entry-hash');
   hashBadge.className = `badge ${hashOk ? 'ok' : 'bad'}`;
@@ -206,6 +208,8 @@ async function loadEntry(id) {
     ['id', h('span', { class: 'mono' }, entry.id)],
     ['time', `${fmtTime(entry.time)} (${entry.time})`],
     ['agency', `${clientName} (${entry.client})`],
+    // A gateway's request on an agency's behalf (federation) names that agency too.
+    ...(entry.actingFor === undefined ? [] : [['actingFor', `${actingForName ?? entry.actingFor} (${entry.actingFor})`]]),
     ['userId', entry.userId ?? '—'],
     ['service', h('span', { class: 'mono' }, `${entry.service}${entry.version ? ` v${entry.version}` : ''}`)],
     ['purpose', purpose ? purpose.code : '—'],
@@ -223,9 +227,11 @@ async function loadEntry(id) {
     ['hash', h('span', { class: 'mono' }, entry.hash)],
   ];
   $('#entry-fields').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', { 'data-field': k }, v)]));
-  $('#entry-upstreams').replaceChildren(...entry.upstreams.map((u) => h('tr', {},
+  $('#entry-upstreams').replaceChildren(...entry.upstreams.flatMap((u) => [h('tr', {},
     h('td', {}, u.agency), h('td', { class: 'mono' }, u.operation), h('td', {}, u.outcome + (u.errorCode ? ` (${u.errorCode})` : '')),
-    h('td', { class: 'num' }, u.latencyMs), h('td', { class: 'mono' }, u.reference ?? '—'))));
+    h('td', { class: 'num' }, u.latencyMs), h('td', { class: 'mono' }, u.reference ?? '—')),
+    // A hop to another gateway: which one, its request id and the hash of its signed answer (the chain of custody).
+    ...(u.gateway ? [h('tr', { class: 'remote-hop', 'data-gateway': u.gateway }, h('td', { class: 'mono', colspan: '5' }, t('remoteHop', u)))] : [])]));
 }
 
 // ---- activity chart -----------------------------------------------------------------------
