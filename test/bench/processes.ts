@@ -79,6 +79,8 @@ export interface BenchGatewayOptions {
   maxConcurrent?: number;
   /** Extra node options for the gateway process (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Edits the config before it is written (a federated gateway's remote upstream, its federation client). */
+  patch?: (raw: Record<string, any>) => void;
 }
 
 /** A complete gateway config for a bench or crash-test process: every client may call every data service, unthrottled. */
@@ -134,7 +136,9 @@ export async function spawnGateway(o: BenchGatewayOptions, services: readonly st
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-bench-'));
   const port = await freePort();
   const configFile = join(dataDir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(benchConfig({ ...o, port, dataDir }, services), null, 2));
+  const config = benchConfig({ ...o, port, dataDir }, services);
+  o.patch?.(config);
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
   const [, ...flags] = imageEntrypoint();
   const script = flags.pop()!;
   const child = spawn(process.execPath, [...flags, ...(o.nodeArgs ?? []), script, 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
