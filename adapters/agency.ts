@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import type { UpstreamConfig } from '../gateway/config/types.ts';
 import type { BreakerState, UpstreamObserver } from './shared/upstream-client.ts';
 import type { SimulatorFaults } from './shared/simulator-faults.ts';
+import type { RemoteGateway } from './shared/remote-gateway.ts';
 
 /** What every adapter has besides its operations. */
 export interface AdapterHealth {
@@ -24,8 +25,13 @@ export interface AgencyPlugin<A extends AdapterHealth = AdapterHealth> {
   upstreamOptions?: Record<string, unknown>;
   /** Options of `upstreams.<name>` a production config must set (the adapter falls back to the simulator's demo values). */
   requiredInProduction?: string[];
-  /** Builds the adapter for a base URL (configured, or the embedded simulator's). */
-  createAdapter(o: { baseUrl: string; upstream: UpstreamConfig; observer?: UpstreamObserver }): A;
+  /**
+   * Builds the adapter for a base URL (configured, or the embedded simulator's), or, when
+   * `upstreams.<name>.gateway` names another gateway, on that gateway's contracts (`remote`).
+   */
+  createAdapter(o: { baseUrl: string; upstream: UpstreamConfig; observer?: UpstreamObserver; remote?: RemoteGateway }): A;
+  /** The contracts its adapter can reach another gateway through; absent: it cannot (upstreams.<name>.gateway is refused). */
+  remoteServices?: readonly { service: string; version: number }[];
   /** An express app speaking the agency's own protocol over its part of the seed world. */
   createSimulator(faults: SimulatorFaults): Express;
 }

@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import type { GatewayConfig } from '../gateway/config/types.ts';
 import type { UpstreamObserver, BreakerState } from './shared/upstream-client.ts';
 import type { SimulatorFaults } from './shared/simulator-faults.ts';
+import type { RemoteGateway } from './shared/remote-gateway.ts';
 import { defineAgency, type AdapterHealth, type AgencyPlugin } from './agency.ts';
 import { populationAgency, createPopulationAdapter, createPopulationSimulator, type PopulationAdapter } from './population/index.ts';
 import { landAgency, type LandAdapter } from './land/index.ts';
@@ -44,8 +45,8 @@ export interface Adapters {
 }
 
 /** Builds every adapter from config and the upstream URLs (configured, or the embedded simulators'). */
-export function createAdapters(cfg: GatewayConfig, urls: Record<string, string>, observer?: UpstreamObserver): Adapters {
-  return Object.fromEntries(agencies().map((p) => [p.name, p.createAdapter({ baseUrl: urls[p.name]!, upstream: cfg.upstreams[p.name]!, observer })])) as Adapters;
+export function createAdapters(cfg: GatewayConfig, urls: Record<string, string>, observer?: UpstreamObserver, remotes: ReadonlyMap<string, RemoteGateway> = new Map()): Adapters {
+  return Object.fromEntries(agencies().map((p) => [p.name, p.createAdapter({ baseUrl: urls[p.name]!, upstream: cfg.upstreams[p.name]!, observer, remote: remotes.get(p.name) })])) as Adapters;
 }
 
 export const adapterList = (adapters: Adapters): AdapterHealth[] => Object.values(adapters);

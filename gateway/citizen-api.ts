@@ -5,6 +5,7 @@ import type { ConsentVerifier } from './pipeline/consent.ts';
 import type { Operation } from './pipeline/index.ts';
 import { queryPage } from './audit-api.ts';
 import { parseAuditQuery } from './audit-query.ts';
+import { actingPartyName } from './federation/acting.ts';
 
 export const ACCESS_LOG_SERVICE = 'citizen.access-log';
 
@@ -17,7 +18,10 @@ export interface CitizenAccess {
   /** The audit entry's id: what a citizen quotes in a complaint. */
   reference: string;
   time: string;
+  /** The agency that asked: for a request another gateway made on an agency's behalf, that agency. */
   agency: { id: string; name: string };
+  /** The gateway that made the request on the agency's behalf (federation); absent for a direct call. */
+  via?: { id: string; name: string };
   service: string;
   purpose: { code: string; legalBasis: string | null } | null;
   caseId: string | null;
@@ -52,8 +56,11 @@ function visibleAt(cfg: GatewayConfig, e: AuditEntry, now: number): boolean {
 
 function toCitizenAccess(cfg: GatewayConfig, e: AuditEntry): CitizenAccess {
   const purpose = e.purpose ? cfg.purposes.find((p) => p.code === e.purpose) : undefined;
+  const caller = { id: e.client, name: clientName(cfg, e.client) };
+  const agency = e.actingFor === undefined ? { agency: caller }
+    : { agency: { id: e.actingFor, name: actingPartyName(cfg.clients.find((c) => c.id === e.client), e.actingFor) }, via: caller };
   return {
-    reference: e.id, time: e.time, agency: { id: e.client, name: clientName(cfg, e.client) }, service: e.service,
+    reference: e.id, time: e.time, ...agency, service: e.service,
     purpose: e.purpose ? { code: e.purpose, legalBasis: purpose?.legalBasis ?? null } : null,
     caseId: e.caseId, fields: e.fields, outcome: e.outcome,
   };

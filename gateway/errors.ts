@@ -10,6 +10,7 @@ export const catalogue = {
   BODY_HASH_MISMATCH: { status: 401, title: 'Request body does not match the assertion', vi: 'Nội dung yêu cầu không khớp với mã xác thực' },
   FORBIDDEN_SERVICE: { status: 403, title: 'Service not granted to this client', vi: 'Cơ quan không được cấp quyền dịch vụ này' },
   FORBIDDEN_PURPOSE: { status: 403, title: 'Purpose not granted for this service', vi: 'Mục đích sử dụng không được phép' },
+  FORBIDDEN_ACTING_PARTY: { status: 403, title: 'Client may not act for this party', vi: 'Cơ quan gọi không được phép thay mặt bên này' },
   CASE_ID_REQUIRED: { status: 400, title: 'Case id required for this purpose', vi: 'Cần mã hồ sơ cho mục đích này' },
   CONSENT_REQUIRED: { status: 401, title: 'Citizen consent required', vi: 'Cần sự đồng ý của công dân' },
   CONSENT_INVALID: { status: 403, title: 'Citizen consent invalid for this request', vi: 'Sự đồng ý của công dân không hợp lệ' },

@@ -32,6 +32,8 @@ export interface OpenApiOptions {
   limits?: { maxAssertionLifetimeSeconds: number; clockSkewSeconds: number; maxBodyBytes: number };
   /** The shared definitions (default: contracts/_common/definitions.schema.json). */
   commonDefinitions?: Json;
+  /** Services reached through another gateway (federation), by `service/v<major>`: that gateway's id. */
+  servedBy?: ReadonlyMap<string, string>;
 }
 
 /** Where a schema document's parts land among the components. */
@@ -254,6 +256,7 @@ function gatewaySchemas(): Json {
               purposes: { type: 'array', items: { type: 'object', properties: { code: str, legalBasis: str, caseIdRequired: { type: 'boolean' } } } },
               fieldGroups: { type: 'array', items: str },
               consentRequired: { type: 'boolean' }, idempotencyKeyRequired: { type: 'boolean' },
+              gateway: { ...str, description: 'Present when the service is reached through another gateway (federation): its gateway id.' },
             },
           },
         },
@@ -268,6 +271,8 @@ function gatewaySchemas(): Json {
         consent: { type: 'boolean' }, write: { type: 'boolean' },
         requestSchema: { type: 'object', description: 'The contract\'s JSON Schema 2020-12, with its `urn:gateway:contracts:` references.' },
         responseSchema: { type: 'object' },
+        contractSha256: { ...str, description: 'SHA-256 (hex) of the RFC 8785 JSON of this document without `path`, `contractSha256` and `gateway`: what another gateway pins (`upstreams.<agency>.gateway.services[].contractSha256`).' },
+        gateway: { ...str, description: 'Present when the service is reached through another gateway (federation): its gateway id.' },
       },
     },
     Jwks: {
@@ -293,6 +298,9 @@ function gatewaySchemas(): Json {
       properties: {
         agency: str, operation: str, outcome: { enum: ['ok', 'not_found', 'error'] }, errorCode: nullableStr,
         latencyMs: { type: 'integer' }, reference: nullableStr,
+        gateway: { ...str, description: 'A hop to another gateway: its gateway id (absent for an agency system).' },
+        remoteRequestId: { ...str, description: 'The id the other gateway gave the request: its audit entry\'s id, from its signed answer.' },
+        answerSha256: { ...str, description: 'SHA-256 (hex) of the exact answer bytes the other gateway signed: its entry\'s `responseSha256`.' },
       },
     },
     AuditEntry: recordSchema('One hash-chained audit record. `hash` = SHA-256 (hex) of the RFC 8785 canonical JSON of the entry without `hash`; subjects are HMAC-SHA-256 pseudonyms.'),
@@ -322,7 +330,9 @@ function gatewaySchemas(): Json {
             type: 'object', required: ['reference', 'time', 'agency', 'service', 'outcome'],
             properties: {
               reference: { type: 'string', description: 'The audit entry id, to quote in a complaint.' }, time: { type: 'string', format: 'date-time' },
-              agency: { type: 'object', properties: { id: str, name: str } }, service: str,
+              agency: { type: 'object', description: 'The agency that asked; for a request another gateway made on an agency\'s behalf, that agency.', properties: { id: str, name: str } },
+              via: { type: 'object', description: 'Present when another gateway made the request on the agency\'s behalf: that gateway.', properties: { id: str, name: str } },
+              service: str,
               purpose: { type: ['object', 'null'], properties: { code: str, legalBasis: nullableStr } },
               caseId: nullableStr, fields: { type: 'array', items: str }, outcome: { enum: ['released', 'denied', 'failed'] },
             },
@@ -397,7 +407,7 @@ const ok = (description: string, schema: Json, headers?: Json) => ({ description
 const PUBLIC = [] as const;
 
 /** `POST /services/{id}/v{major}` of one contract. */
-function serviceOperation(c: Contract): Json {
+function serviceOperation(c: Contract, gateway?: string): Json {
   const parameters: Json[] = [{ $ref: '#/components/parameters/Accept-Language' }];
   if (c.meta.consent) parameters.push({ $ref: '#/components/parameters/X-Citizen-Consent' });
   if (c.meta.write) parameters.push({ $ref: '#/components/parameters/Idempotency-Key' });
@@ -407,7 +417,9 @@ function serviceOperation(c: Contract): Json {
       operationId: `${c.meta.service}.v${c.meta.version}`,
       tags: ['services'],
       summary: c.meta.title,
-      description: [c.meta.description, `Sources: ${c.meta.agencies.join(', ')}.`, groups ? `Field groups: ${groups}.` : ''].filter(Boolean).join('\n\n'),
+      description: [c.meta.description, `Sources: ${c.meta.agencies.join(', ')}.`, groups ? `Field groups: ${groups}.` : '',
+        gateway ? `Served through the gateway \`${gateway}\` (federation): its contract, pinned and checked at start; its signed answer verified before anything is released.` : ''].filter(Boolean).join('\n\n'),
+      ...(gateway ? { 'x-gateway': gateway } : {}),
       parameters,
       requestBody: { required: true, content: json(schemaRef(contractPrefix(c, 'request'))) },
       responses: {
@@ -518,7 +530,7 @@ export function buildOpenApi(contracts: Map<string, Contract>, options: OpenApiO
   const { version, license } = packageInfo();
   const ordered = [...contracts.values()].sort((a, b) => a.meta.service.localeCompare(b.meta.service) || a.meta.version - b.meta.version);
   const paths: Json = {};
-  for (const c of ordered) paths[`/services/${c.meta.service}/v${c.meta.version}`] = serviceOperation(c);
+  for (const c of ordered) paths[`/services/${c.meta.service}/v${c.meta.version}`] = serviceOperation(c, options.servedBy?.get(`${c.meta.service}/v${c.meta.version}`));
   return {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',

@@ -20,6 +20,7 @@ import { archivesOperation, checkpointsOperation, entriesOperation, exportOperat
 import { accessLogOperation } from './citizen-api.ts';
 import { consoleRouter } from './console/router.ts';
 import { buildOpenApi } from './openapi.ts';
+import { contractSha256 } from './federation/contracts.ts';
 
 export interface RouteDeps {
   cfg: GatewayConfig;
@@ -44,6 +45,8 @@ export interface RouteDeps {
   now?: () => number;
   /** The config generation these routes serve (reload.ts), shown by /readyz. */
   generation?: ConfigGeneration;
+  /** Services reached through another gateway (federation), by `service/v<major>`: that gateway's id. */
+  servedBy?: ReadonlyMap<string, string>;
 }
 
 const version = (v: string | string[] | undefined) => (typeof v === "string" && /^v[1-9]\d{0,2}$/.test(v) ? Number(v.slice(1)) : null);
@@ -116,7 +119,8 @@ function mountRoutes(d: RouteDeps): Express {
   });
   // Built at start, so a contract whose $ref points nowhere fails the start, not a request; served
   // as built again at the first request, when the address clients reach (its `servers`) is known.
-  const openapiOptions = { gatewayId: cfg.gatewayId, limits: cfg.limits };
+  const servedBy = d.servedBy ?? new Map<string, string>();
+  const openapiOptions = { gatewayId: cfg.gatewayId, limits: cfg.limits, servedBy };
   buildOpenApi(contracts, openapiOptions);
   let openapi: Buffer | null = null;
   app.get('/openapi.json', (_req, res) => {
@@ -148,6 +152,14 @@ function mountRoutes(d: RouteDeps): Express {
     });
   });
 
+  /** A service reached through another gateway says which (federation): its id and version are the remote's own. */
+  const gatewayOf = (c: Contract) => {
+    const gateway = servedBy.get(contractKey(c.meta.service, c.meta.version));
+    return gateway ? { gateway } : {};
+  };
+  // Hashed once: what another gateway pins of this one's contracts (federation/contracts.ts).
+  const published = new Map([...contracts].map(([key, c]) => [key, contractSha256(c)]));
+
   // Discovery: what this client may call (like X-Road's allowedMethods).
   app.get('/services', pipelineGet(pipeline, () => ({ client }) => ({
     service: 'discovery.services', version: null, grant: ANY_CLIENT, purposeRequired: false,
@@ -163,6 +175,7 @@ function mountRoutes(d: RouteDeps): Express {
             purposes: g.purposes.map((code) => { const p = d.authorizer.purpose(code)!; return { code, legalBasis: p.legalBasis, caseIdRequired: p.caseIdRequired }; }),
             fieldGroups: g.fieldGroups.filter((f) => f in c.meta.fieldGroups || !Object.keys(c.meta.fieldGroups).length),
             consentRequired: Boolean(c.meta.consent), idempotencyKeyRequired: Boolean(c.meta.write),
+            ...gatewayOf(c),
           };
         });
       const audit = granted.some((g) => g.service === 'audit');
@@ -173,7 +186,10 @@ function mountRoutes(d: RouteDeps): Express {
   app.get('/services/:serviceId/:version', (req, res) => {
     const c = contracts.get(contractKey(req.params.serviceId, version(req.params.version) ?? -1));
     if (!c) return sendProblem(req, res, new GatewayError('SERVICE_UNKNOWN', 'no such service or version'));
-    res.json({ ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema });
+    res.json({
+      ...c.meta, path: `/services/${c.meta.service}/v${c.meta.version}`, requestSchema: c.requestSchema, responseSchema: c.responseSchema,
+      contractSha256: published.get(contractKey(c.meta.service, c.meta.version)), ...gatewayOf(c),
+    });
   });
 
   app.get('/audit/entries', pipelineGet(pipeline, (req: Request) => () => entriesOperation(req, d.audit), 'audit.entries'));

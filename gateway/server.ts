@@ -23,6 +23,7 @@ import { contractDirs, handlers, serviceOperation } from './services/index.ts';
 import { createRequestListener } from './routes.ts';
 import { answerClientError } from './http.ts';
 import type { DestinationStream } from 'pino';
+import { connectFederation } from './federation/index.ts';
 
 export interface GatewayOptions {
   /** Log destination (tests capture it). */
@@ -69,7 +70,8 @@ async function startSimulators(cfg: GatewayConfig) {
   const urls = {} as Record<AgencyName, string>;
   const closers: (() => Promise<void>)[] = [];
   for (const agency of agencies()) {
-    const configured = cfg.upstreams[agency.name]?.url;
+    // Another gateway standing in for the agency (federation) needs no simulator either.
+    const configured = cfg.upstreams[agency.name]?.url ?? cfg.upstreams[agency.name]?.gateway?.url;
     if (configured) {
       urls[agency.name] = configured.replace(/\/$/, '');
       continue;
@@ -140,10 +142,16 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const shared = options.sharedState ?? (await createSharedState(cfg, options.now));
   const idempotency = openIdempotencyStore(cfg);
   const simulators = await startSimulators(cfg);
-  const simulated = agencyNames().filter((a) => !cfg.upstreams[a]?.url);
+  const simulated = agencyNames().filter((a) => !cfg.upstreams[a]?.url && !cfg.upstreams[a]?.gateway);
   if (cfg.mode === 'demo') logger.warn({ mode: 'demo', simulated }, 'demo mode: not for production (agencies without a url answer from embedded simulators with seed data)');
-  const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver);
   const contracts = loadContracts(contractDirs());
+  // Remote gateways standing in for agencies: pinned contracts checked before anything listens.
+  const federation = await connectFederation(cfg, { contracts, logger, observer: metrics.upstreamObserver }).catch(async (e) => {
+    await Promise.all([simulators.close(), audit.close(), shared.close(), idempotency.close()]);
+    throw e;
+  });
+  const adapters = createAdapters(cfg, simulators.urls, metrics.upstreamObserver, federation.remotes);
+  for (const f of federation.forwarded) contracts.set(f.key, f.contract);
   const contractOf = (service: string, version = 1) => contracts.get(contractKey(service, version));
   // Clients' remote key sets, kept across reloads for the clients that stay as they were.
   const remoteKeys = new Map<string, JWTVerifyGetKey>();
@@ -163,12 +171,13 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
       if (!contract) throw new Error(`no contract for ${h.service} v${h.version}`);
       operations.set(contractKey(h.service, h.version), serviceOperation(h, contract, { adapters, forms: c.forms, verifyConsent, contractOf, idempotency }));
     }
+    for (const f of federation.forwarded) operations.set(f.key, serviceOperation(f.handler, f.contract, { adapters, forms: c.forms, verifyConsent, contractOf, idempotency }));
     const authenticator = createAuthenticator(c, shared.replay, options.now, { remote: remoteKeys, onJwksFetch });
     const pipelineDeps = { authorizer, rateLimiter: shared.rateLimiter, verifyConsent, audit, anchoring, signer, logger, metrics };
     const pipeline = createPipeline({ ...pipelineDeps, authenticate: (inbound) => authenticator(inbound.authorization, inbound.rawBody) });
     const { app, listener } = createRequestListener({
       cfg: c, pipeline, pipelineDeps, operations, contracts, audit, anchoring, signer, metrics, logger, adapters: adapterList(adapters), authorizer, verifyConsent, shared,
-      publicUrl: () => c.publicUrl ?? gateway.url ?? '', now: options.now, generation,
+      publicUrl: () => c.publicUrl ?? gateway.url ?? '', now: options.now, generation, servedBy: federation.servedBy,
     });
     return { cfg: c, generation, app, listener };
   };

@@ -80,8 +80,11 @@ describe('the audit log', () => {
         // A member the record does not have (an object from elsewhere) is hashed whole, as the library writes it.
         const extra = { ...entry, zeta: t, alpha: [1, { b: 2, a: 1 }] };
         expect(entryCanonicalJson(extra as never)).toBe((canonicalize as unknown as (v: unknown) => string)(extra));
+        // The optional members, present: the agency a federated gateway called for, a hop to another gateway.
+        const federated = { ...entry, actingFor: t || 'land-office', upstreams: [{ ...entry.upstreams[0]!, gateway: 'urn:national', remoteRequestId: entry.id, answerSha256: 'c'.repeat(64) }] };
+        expect(entryCanonicalJson(federated)).toBe((canonicalize as unknown as (v: unknown) => string)(federated));
         // So is an upstream call with a member or a value its writer does not know.
-        for (const call of [{ ...entry.upstreams[0]!, latencyMs: 2.5 }, { ...entry.upstreams[0]!, gateway: t }]) {
+        for (const call of [{ ...entry.upstreams[0]!, latencyMs: 2.5 }, { ...entry.upstreams[0]!, hop: t }]) {
           const odd = { ...entry, upstreams: [entry.upstreams[0]!, call] };
           expect(entryCanonicalJson(odd as never)).toBe((canonicalize as unknown as (v: unknown) => string)(odd));
         }

@@ -426,7 +426,7 @@ describe('stores made before time-stamps', () => {
       const reopened = await createPostgresStore({ url: POSTGRES_URL, schema });
       try {
         const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-        expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+        expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
         expect(await reopened.timestamps!.pending(10)).toEqual({ count: 1, checkpoints: [checkpointOf(e!)] });
         await reopened.timestamps!.save(1, stamp);
         await reopened.timestamps!.save(1, { ...stamp, tsa: 'http://127.0.0.1:2/tsa' });

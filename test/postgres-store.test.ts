@@ -219,7 +219,7 @@ describe('migrations', () => {
       await pool.end();
     }
     const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('upgrade a store made before the write probe: only the new migration runs, and the probe then commits', async () => {

@@ -32,10 +32,14 @@ export interface CallOptions<T> {
   /** Only idempotent reads are retried; a write is never retried blindly. */
   idempotent: boolean;
   request: AxiosRequestConfig;
+  /** Completes the request afresh for every attempt (a single-use assertion per attempt, say). */
+  prepare?: (request: AxiosRequestConfig) => Promise<AxiosRequestConfig>;
   /** Turns the upstream's answer into a result, or throws a catalogue error (SUBJECT_NOT_FOUND, UPSTREAM_BAD_RESPONSE). */
-  interpret: (response: AxiosResponse) => T;
+  interpret: (response: AxiosResponse) => T | Promise<T>;
   /** The upstream's reference number for this answer, for the audit record. */
   referenceOf?: (result: T) => string | null;
+  /** A hop to another gateway: what the audit record keeps of it (its id; with an answer, its request id and answer hash). */
+  custodyOf?: (result: T | null) => Pick<UpstreamCall, 'gateway' | 'remoteRequestId' | 'answerSha256'>;
   /** Where the call is recorded for the audit entry. */
   trace?: UpstreamCall[];
   /** Statuses `interpret` reads itself instead of the shared 3xx/5xx mapping (SOAP 1.1 sends faults with HTTP 500). */
@@ -153,13 +157,13 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
   const attempt = async <T>(call: CallOptions<T>, signal: AbortSignal): Promise<T> => {
     let response: AxiosResponse;
     try {
-      response = await send(call.request, signal);
+      response = await send(call.prepare ? await call.prepare(call.request) : call.request, signal);
     } catch (e) {
       throw mapTransportError(agency, e);
     }
     if (!call.acceptStatus?.(response.status)) assertNotServerError(agency, response);
     try {
-      return call.interpret(response);
+      return await call.interpret(response);
     } catch (e) {
       throw mapTransportError(agency, e);
     }
@@ -170,8 +174,8 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     /** Runs one upstream operation under the policies and records it in `trace`. */
     async call<T>(call: CallOptions<T>): Promise<T> {
       const started = performance.now();
-      const record = (outcome: UpstreamCall['outcome'], errorCode: string | null, reference: string | null) => {
-        const entry: UpstreamCall = { agency, operation: call.operation, outcome, errorCode, latencyMs: Math.round(performance.now() - started), reference };
+      const record = (outcome: UpstreamCall['outcome'], errorCode: string | null, reference: string | null, result: T | null = null) => {
+        const entry: UpstreamCall = { agency, operation: call.operation, outcome, errorCode, latencyMs: Math.round(performance.now() - started), reference, ...call.custodyOf?.(result) };
         call.trace?.push(entry);
         observer?.onCall?.(entry);
       };
@@ -179,7 +183,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
         const policy = call.idempotent ? readPolicy : writePolicy;
         // A signal of its own per call: cockatiel would otherwise hang every call's listener on one shared signal.
         const result = await policy.execute(({ signal }) => attempt(call, signal), new AbortController().signal);
-        record('ok', null, call.referenceOf?.(result) ?? null);
+        record('ok', null, call.referenceOf?.(result) ?? null, result);
         return result;
       } catch (e) {
         const err = mapTransportError(agency, e);

@@ -16,6 +16,14 @@ export interface UpstreamCall {
   latencyMs: number;
   /** The upstream's own reference number for what it answered, when it gives one. */
   reference: string | null;
+  /**
+   * A hop to another gateway (federation): its gateway id, the id it gave the request (its audit
+   * entry's id, from its signed answer) and the SHA-256 (hex) of the exact answer bytes it signed,
+   * which is that entry's `responseSha256`. Absent for an agency system.
+   */
+  gateway?: string;
+  remoteRequestId?: string;
+  answerSha256?: string;
 }
 
 /** What a request contributes to the log, before the store gives it a place in the chain. */
@@ -23,6 +31,12 @@ export interface PendingEntry {
   id: string;
   time: string;
   client: string;
+  /**
+   * The agency a federated gateway (`client`) called for: the `sub` of its assertion's RFC 8693
+   * delegation. Absent, not null, on every direct call, so entries without it hash exactly as
+   * they did before the member existed.
+   */
+  actingFor?: string;
   userId: string | null;
   purpose: string | null;
   caseId: string | null;
@@ -77,20 +91,17 @@ export const sha256B64u = (data: string | Uint8Array) => createHash('sha256').up
  * strings and integers as ECMAScript's JSON.stringify does, arrays in order, and members sorted by
  * UTF-16 code units (the names here are ASCII, so a plain sort).
  */
-function fixedMembers(names: readonly string[], writeMember: (name: string) => ((v: unknown) => string | undefined)) {
-  const members = [...names].sort().map((name) => ({ name, prefix: `${JSON.stringify(name)}:`, write: writeMember(name) }));
+function fixedMembers(names: readonly string[], optional: ReadonlySet<string>, writeMember: (name: string) => ((v: unknown) => string | undefined)) {
+  const members = [...names].sort().map((name) => ({ name, optional: optional.has(name), prefix: `${JSON.stringify(name)}:`, write: writeMember(name) }));
   const known: ReadonlySet<string> = new Set(names);
   return (o: Record<string, unknown>, skip?: string): string | undefined => {
-    let n = 0;
-    for (const k in o) {
-      if (k === skip) continue;
-      if (!known.has(k)) return undefined;
-      n++;
-    }
-    if (n !== members.length) return undefined;
+    for (const k in o) if (k !== skip && !known.has(k)) return undefined;
     let text = '{';
     for (const m of members) {
-      const v = m.write(o[m.name]);
+      const value = o[m.name];
+      // An optional member that is absent is left out, as RFC 8785 leaves out what is undefined; any other absence gives up.
+      if (value === undefined && m.optional) continue;
+      const v = m.write(value);
       if (v === undefined) return undefined;
       text += `${text.length > 1 ? ',' : ''}${m.prefix}${v}`;
     }
@@ -99,8 +110,8 @@ function fixedMembers(names: readonly string[], writeMember: (name: string) => (
 }
 const scalar = (v: unknown) => (v === null || typeof v === 'string' || Number.isSafeInteger(v) ? JSON.stringify(v) : undefined);
 const stringArray = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? JSON.stringify(v) : undefined);
-const UPSTREAM_CALL_MEMBERS = ['agency', 'operation', 'outcome', 'errorCode', 'latencyMs', 'reference'] satisfies (keyof UpstreamCall)[];
-const upstreamCallText = fixedMembers(UPSTREAM_CALL_MEMBERS, () => scalar);
+const UPSTREAM_CALL_MEMBERS = ['agency', 'operation', 'outcome', 'errorCode', 'latencyMs', 'reference', 'gateway', 'remoteRequestId', 'answerSha256'] satisfies (keyof UpstreamCall)[];
+const upstreamCallText = fixedMembers(UPSTREAM_CALL_MEMBERS, new Set(['gateway', 'remoteRequestId', 'answerSha256']), () => scalar);
 function upstreamCallsText(v: unknown): string | undefined {
   if (!Array.isArray(v)) return undefined;
   const parts: string[] = [];
@@ -111,7 +122,7 @@ function upstreamCallsText(v: unknown): string | undefined {
   }
   return `[${parts.join(',')}]`;
 }
-const entryText = fixedMembers(RECORD_MEMBERS.filter((m) => m.name !== 'hash').map((m) => m.name), (name) =>
+const entryText = fixedMembers(RECORD_MEMBERS.filter((m) => m.name !== 'hash').map((m) => m.name), new Set(RECORD_MEMBERS.filter((m) => m.optional).map((m) => m.name)), (name) =>
   name === 'upstreams' ? upstreamCallsText : RECORD_MEMBERS.find((m) => m.name === name)!.kind === 'json' ? stringArray : scalar);
 function fastCanonical(value: unknown): string | undefined {
   return Array.isArray(value) ? stringArray(value) ?? upstreamCallsText(value) : undefined;

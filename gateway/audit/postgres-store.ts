@@ -55,6 +55,8 @@ const MIGRATIONS: readonly string[] = [
   POSTGRES_TIMESTAMPS_MIGRATION,
   // Sealed archive segments (archive-index.ts).
   POSTGRES_ARCHIVE_MIGRATION,
+  // The agency a federated gateway called for (record.ts, `actingFor`; NULL in older rows, read as absent).
+  'ALTER TABLE audit_entries ADD COLUMN IF NOT EXISTS acting_for text;',
 ];
 
 
@@ -101,8 +103,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
     const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
     const done = new Set(rows.map((r) => r.version));
     const applied: number[] = [];
-    for (const [i, sql] of MIGRATIONS.entries()) {
-      const version = i + 1;
+    for (const [version, sql] of MIGRATIONS.map((m, i): [number, string] => [i + 1, m])) {
       if (done.has(version)) continue;
       await c.query(sql);
       await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);

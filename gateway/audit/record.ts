@@ -15,11 +15,16 @@ export interface RecordMember {
   nullable: boolean;
   /** JSON Schema of the member (OpenAPI). */
   schema: Record<string, unknown>;
+  /**
+   * Absent from the entry (not null) when it has no value: a member added after entries were
+   * written, so older entries, which never had it, keep their canonical JSON and their hash.
+   */
+  optional?: boolean;
 }
 
 const str = { type: 'string' };
 const nullableStr = { type: ['string', 'null'] };
-type Definition = [column: string, kind: RecordMember['kind'], nullable: boolean, schema: Record<string, unknown>];
+type Definition = [column: string, kind: RecordMember['kind'], nullable: boolean, schema: Record<string, unknown>, optional?: 'optional'];
 
 /** Every member of AuditEntry, none missing (the compiler checks), in export order. */
 const DEFINITION = {
@@ -27,6 +32,7 @@ const DEFINITION = {
   id: ['id', 'text', false, { type: 'string', format: 'uuid' }],
   time: ['time', 'text', false, { type: 'string', format: 'date-time' }],
   client: ['client', 'text', false, str],
+  actingFor: ['acting_for', 'text', true, { type: 'string', description: 'The agency a federated gateway (`client`) called for; absent on direct calls.' }, 'optional'],
   userId: ['user_id', 'text', true, nullableStr],
   purpose: ['purpose', 'text', true, nullableStr],
   caseId: ['case_id', 'text', true, nullableStr],
@@ -46,7 +52,7 @@ const DEFINITION = {
 } satisfies Record<keyof AuditEntry, Definition>;
 
 export const RECORD_MEMBERS: readonly RecordMember[] = Object.entries(DEFINITION as Record<keyof AuditEntry, Definition>)
-  .map(([name, [column, kind, nullable, schema]]) => ({ name: name as keyof AuditEntry, column, kind, nullable, schema }));
+  .map(([name, [column, kind, nullable, schema, optional]]) => ({ name: name as keyof AuditEntry, column, kind, nullable, schema, ...(optional ? { optional: true } : {}) }));
 
 /** The members' names, in export order. */
 export const RECORD_NAMES = RECORD_MEMBERS.map((m) => m.name);
@@ -63,7 +69,7 @@ export const postgresType = (m: RecordMember): string => (m.name === 'seq' ? 'bi
 /** The OpenAPI schema of one record. */
 export const recordSchema = (description: string) => ({
   type: 'object', description,
-  // Every record has every member; the nullable ones may be null.
-  required: RECORD_NAMES,
+  // Every record has every member but the optional ones; the nullable ones may be null.
+  required: RECORD_MEMBERS.filter((m) => !m.optional).map((m) => m.name),
   properties: Object.fromEntries(RECORD_MEMBERS.map((m) => [m.name, m.schema])),
 });

@@ -53,11 +53,18 @@ const BAD = `'\\'`;
 const text = (c: string) => `iif(typeof(${c}) = 'text', '"' || ${c} || '"', iif(${c} IS NULL, 'null', ${BAD}))`;
 const integer = (c: string) => `iif(typeof(${c}) = 'integer', ${c}, iif(${c} IS NULL, 'null', ${BAD}))`;
 const json = (c: string) => `iif(typeof(${c}) = 'text', ${c}, ${BAD})`;
-// Every member but `hash`, in RFC 8785 member order (names sorted), each as the text its kind takes.
+// Every member but `hash`, in RFC 8785 member order (names sorted), each as the text its kind takes;
+// an optional member (record.ts) with its name and comma, or nothing at all when the column is NULL.
 const CANONICAL: [string, string][] = RECORD_MEMBERS.filter((m) => m.name !== 'hash')
-  .map((m): [string, string] => [m.name, m.name === 'seq' ? 'seq' : { text, integer, json }[m.kind](m.column)])
+  .map((m): [string, string] => {
+    const value = m.name === 'seq' ? 'seq' : { text, integer, json }[m.kind](m.column);
+    return [m.name, m.optional ? `iif(${m.column} IS NULL, '', '"${m.name}":' || ${value} || ',')` : value];
+  })
   .sort(([a], [b]) => (a < b ? -1 : 1));
-const CHAIN_SQL = `SELECT seq, prev_hash, hash, printf('{${CANONICAL.map(([k]) => `"${k}":%s`).join(',')}}', ${CANONICAL.map(([, e]) => e).join(', ')})
+const OPTIONAL = new Set(RECORD_MEMBERS.filter((m) => m.optional).map((m) => m.name as string));
+// An optional member carries its own comma, so it may not be the last; none is (`seq` sorts after `actingFor`).
+const FORMAT = CANONICAL.map(([k], i) => (OPTIONAL.has(k) ? '%s' : `"${k}":%s${i < CANONICAL.length - 1 ? ',' : ''}`)).join('');
+const CHAIN_SQL = `SELECT seq, prev_hash, hash, printf('{${FORMAT}}', ${CANONICAL.map(([, e]) => e).join(', ')})
   FROM audit_entries WHERE seq BETWEEN ? AND ? ORDER BY seq`;
 
 /** Below this many entries a verification runs on the calling thread: starting workers would cost more. */
@@ -171,6 +178,7 @@ export function createSqliteStore(file: string, options: { writerThread?: boolea
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
   db.exec(SQLITE_ARCHIVE_TABLE);
+  addMissingColumns(db);
   const sink = (options.writerThread ?? !inMemory) ? threadSink(file) : inlineSink(db);
 
   const readHead = db.prepare('SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1');
@@ -293,6 +301,15 @@ function walkInWorker(file: string, from: number, to: number, checkpoints: [numb
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`chain walker exited (${code})`)));
   });
+}
+
+/**
+ * A store written before a record member existed gets its column (NULL in every old row, which
+ * an optional member reads as absent), before the writer thread prepares its inserts.
+ */
+function addMissingColumns(db: Database.Database): void {
+  const have = new Set((db.prepare('PRAGMA table_info(audit_entries)').all() as { name: string }[]).map((c) => c.name));
+  for (const m of RECORD_MEMBERS) if (!have.has(m.column)) db.exec(`ALTER TABLE audit_entries ADD COLUMN ${m.column} ${m.kind === 'integer' ? 'INTEGER' : 'TEXT'}`);
 }
 
 /** Opens an existing store read-write for offline tools (the verifier, tests that tamper with a copy). */

@@ -110,6 +110,7 @@ export function fromRow(r: Record<string, unknown>): AuditEntry {
   const e: Record<string, unknown> = {};
   for (const m of RECORD_MEMBERS) {
     const v = r[m.column];
+    if (m.optional && (v === null || v === undefined)) continue;
     if (m.kind === 'json') e[m.name] = typeof v === 'string' ? JSON.parse(v) : v;
     else if (v === null || v === undefined) e[m.name] = null;
     else if (m.kind === 'integer') e[m.name] = Number(v);

@@ -109,7 +109,9 @@ function checkEncryptionKey(c: GatewayConfig['clients'][number], i: number): voi
 }
 
 /** Cross-references the schema cannot express: grants and forms must name known clients, purposes, services. */
-function checkReferences(cfg: GatewayConfig, knownServices: ReadonlySet<string>, fieldGroups?: ReadonlyMap<string, readonly string[]>): void {
+function checkReferences(cfg: GatewayConfig, localServices: ReadonlySet<string>, fieldGroups?: ReadonlyMap<string, readonly string[]>): void {
+  // Services pinned from remote gateways (federation) may be granted too; their contracts are checked at start.
+  const knownServices = new Set([...localServices, ...Object.values(cfg.upstreams).flatMap((u) => u?.gateway?.services.map((s) => s.service) ?? [])]);
   const clients = new Set<string>();
   cfg.clients.forEach((c, i) => {
     if (clients.has(c.id)) throw new ConfigError(`/clients/${i}/id: duplicate client id "${c.id}"`);

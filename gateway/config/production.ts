@@ -36,7 +36,7 @@ export function checkProduction(cfg: GatewayConfig): void {
   };
   for (const agency of agencies()) {
     const upstream = cfg.upstreams[agency.name]!;
-    if (!upstream.url) refuse(`/upstreams/${agency.name}/url`, 'required: without it the embedded simulator would answer from seed data');
+    if (!upstream.url && !upstream.gateway) refuse(`/upstreams/${agency.name}/url`, 'required (or a remote gateway): without it the embedded simulator would answer from seed data');
     for (const option of agency.requiredInProduction ?? []) {
       if (upstream[option] === undefined) refuse(`/upstreams/${agency.name}/${option}`, 'required: without it the simulator\'s demo value would be used');
     }
@@ -54,6 +54,10 @@ export function checkProduction(cfg: GatewayConfig): void {
   });
   if (cfg.signing.privateJwkFile && isInside(cfg.signing.privateJwkFile, demoDir)) refuse('/signing/privateJwkFile', `a demo key (under ${demoDir})`);
   if (cfg.signing.keySetDir && isInside(cfg.signing.keySetDir, demoDir)) refuse('/signing/keySetDir', `demo keys (under ${demoDir})`);
+  for (const agency of agencies()) {
+    const file = cfg.upstreams[agency.name]?.gateway?.privateJwkFile;
+    if (file && isInside(file, demoDir)) refuse(`/upstreams/${agency.name}/gateway/privateJwkFile`, `a demo key (under ${demoDir})`);
+  }
   cfg.console.accounts.forEach((a, i) => {
     if (a.passwordHash.split('$')[4] === DEMO_CONSOLE_SALT.toString('base64url')) refuse(`/console/accounts/${i}/passwordHash`, 'the demo console password; make a hash with `echo \'password\' | npx gateway hash-password`');
   });

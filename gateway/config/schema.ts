@@ -40,14 +40,44 @@ const resilience = {
   },
 } as const;
 
+/**
+ * Another gateway as the upstream of an agency (federation, gateway/federation/): this gateway calls
+ * the remote's contract endpoints as one of its clients, and verifies every answer it signed.
+ */
+const remoteGateway = {
+  type: 'object', additionalProperties: false, required: ['url', 'gatewayId', 'clientId', 'services'],
+  properties: {
+    url: { type: 'string', format: 'uri', description: 'the remote gateway\'s base URL' },
+    gatewayId: { type: 'string', minLength: 1, description: 'its gateway id: the `aud` of this gateway\'s assertions' },
+    jwks: { ...jwks, description: 'its response-signing keys, inline' },
+    jwksUrl: { type: 'string', format: 'uri', description: 'where it publishes them; default <url>/.well-known/jwks.json' },
+    clientId: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'this gateway\'s client id at the remote (`iss`)' },
+    privateJwkFile: { type: 'string', description: 'this gateway\'s client key at the remote; default <dataDir>/keys/federation.private.jwk.json, generated at first start' },
+    services: {
+      type: 'array', minItems: 1, description: 'the remote\'s contracts this gateway uses, pinned: checked against what the remote publishes at start',
+      items: {
+        type: 'object', additionalProperties: false, required: ['service', 'version', 'contractSha256'],
+        properties: {
+          service: { type: 'string', minLength: 1 },
+          version: { type: 'integer', minimum: 1 },
+          contractSha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the contract as the remote publishes it (`contractSha256` of GET /services/{id}/v{major})' },
+        },
+      },
+    },
+  },
+  not: { required: ['jwks', 'jwksUrl'] },
+} as const;
+
 const upstream = {
   type: 'object',
   additionalProperties: false,
   default: {},
   properties: {
     url: { type: 'string', format: 'uri', description: 'base URL; absent = the embedded simulator' },
+    gateway: remoteGateway,
     resilience,
   },
+  not: { required: ['url', 'gateway'] },
 } as const;
 
 const simulator = {
@@ -211,6 +241,14 @@ export const CONFIG_SHAPE = {
           keys: keySource,
           rateLimitPerMinute: { type: 'integer', minimum: 1, default: 6000 },
           encryptResponses: { type: 'boolean', default: false, description: 'answers (200) as a compact JWE, ECDH-ES+A256KW with A256GCM, to the `"use": "enc"` key of this client\'s inline `keys.jwks`; the signature covers the plaintext' },
+          federation: {
+            type: 'object', additionalProperties: false, required: ['mayActFor'],
+            description: 'a gateway that calls on behalf of its own client agencies (RFC 8693 act)',
+            properties: {
+              mayActFor: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 128 }, description: 'the agencies (its client ids) it may act for; "*" for any' },
+              agencyNames: { type: 'object', additionalProperties: { type: 'string', minLength: 1 }, description: 'their display names (the citizen\'s access log)' },
+            },
+          },
         },
       },
     },

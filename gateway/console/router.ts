@@ -12,6 +12,7 @@ import { errorHandler, inboundOf, send } from '../http.ts';
 import { archivesReport, exportStream, queryPage } from '../audit-api.ts';
 import { auditFilter, parseAuditQuery } from '../audit-query.ts';
 import { clientName } from '../citizen-api.ts';
+import { actingPartyName } from '../federation/acting.ts';
 import type { SharedState } from '../shared-state.ts';
 import { LoginLimiter, SessionStore, sessionAuthenticator, signIn, type Session } from './auth.ts';
 import { activityReport, activityWindow, usageCsv, usageReport } from './reports.ts';
@@ -229,6 +230,7 @@ export function consoleRouter(d: ConsoleDeps): Router {
         const purpose = found.purpose ? d.cfg.purposes.find((p) => p.code === found!.purpose) : undefined;
         return json({
           entry: found, clientName: nameOf(found.client), hashOk: entryHash(found) === found.hash,
+          ...(found.actingFor === undefined ? {} : { actingForName: actingPartyName(d.cfg.clients.find((c) => c.id === found!.client), found.actingFor) }),
           purpose: found.purpose ? { code: found.purpose, legalBasis: purpose?.legalBasis ?? null, confidentialDays: purpose?.confidentialDays ?? 0 } : null,
         });
       },

@@ -12,7 +12,7 @@ function entryOf(x: Exchange, outcome: Outcome, e: GatewayError | null, subjects
   const { op, inbound, deps } = x;
   const pseudonyms = [...subjects.map(deps.audit.pseudonymize), ...(x.result?.pseudonyms ?? [])];
   return {
-    id: x.requestId, time: x.time, client: client.id, userId: claims.user_id ?? null, purpose: claims.purpose ?? null, caseId: claims.case_id ?? null,
+    id: x.requestId, time: x.time, client: client.id, ...(x.auth!.actingFor ? { actingFor: x.auth!.actingFor } : {}), userId: claims.user_id ?? null, purpose: claims.purpose ?? null, caseId: claims.case_id ?? null,
     service: op?.service ?? escapeUnprintable(inbound.requestedService, 100), version: op ? op.version : inbound.requestedVersion,
     subjects: [...new Set(pseudonyms)].sort(), fields: e ? op?.attempted ?? [] : x.result?.fields ?? [], outcome, status: e?.status ?? 200, errorCode: e?.code ?? null,
     upstreams: x.trace, latencyMs: Math.round(performance.now() - x.started), requestSha256: x.requestSha256, responseSha256,

@@ -7,6 +7,7 @@ import { sha256B64u } from '../audit/entry.ts';
 import type { Step } from './types.ts';
 import { isPrintable } from '../domain/index.ts';
 import { createRemoteKeySet } from '../remote-key-set.ts';
+import { actingPartyOf, type ActorClaim } from '../federation/acting.ts';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 
@@ -21,9 +22,12 @@ export interface ClientClaims extends JWTPayload {
   case_id?: string;
   user_id?: string;
   body_sha256: string;
+  /** RFC 8693 delegation: the calling gateway (`act.sub` = `iss`) acts for `sub` (federation/acting.ts). */
+  act?: ActorClaim;
 }
 
-export interface Authenticated { client: ClientConfig; claims: ClientClaims }
+/** `actingFor`: the party a federated gateway called for (`sub` with `act`); absent on a direct call. */
+export interface Authenticated { client: ClientConfig; claims: ClientClaims; actingFor?: string }
 
 /** How the resolvers of one config generation reach what outlives it: remote key sets already fetched, the fetch metric. */
 export interface ClientKeyOptions {
@@ -108,12 +112,13 @@ export function createAuthenticator(cfg: GatewayConfig, replay: ReplayGuard, now
       // Refused, not escaped: the client signed these claims, and the audit record must say what it signed.
       if (v !== undefined && (typeof v !== 'string' || v.length > 128 || !isPrintable(v))) throw new GatewayError('AUTH_INVALID', `${c} must be printable text of at most 128 characters`);
     }
+    const actingFor = actingPartyOf(claims);
     if (typeof claims.body_sha256 !== 'string') throw new GatewayError('AUTH_INVALID', 'body_sha256 claim required');
     if (claims.body_sha256 !== sha256B64u(rawBody)) throw new GatewayError('BODY_HASH_MISMATCH', 'body_sha256 does not match the request body');
     // Consumed last, so a refused assertion does not burn its jti; kept until it could no longer be accepted.
     const ttl = Math.max(1, Math.ceil(claims.exp + skew - nowSeconds));
     if (!(await replay.consume(`jti:${resolver.client.id}:${claims.jti}`, ttl))) throw new GatewayError('AUTH_REPLAYED', 'jti already used');
-    return { client: resolver.client, claims };
+    return actingFor === undefined ? { client: resolver.client, claims } : { client: resolver.client, claims, actingFor };
   };
 }
 

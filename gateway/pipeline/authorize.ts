@@ -2,6 +2,7 @@ import { GatewayError } from '../errors.ts';
 import type { GatewayConfig, GrantConfig, PurposeConfig } from '../config/types.ts';
 import type { ClientClaims } from './authenticate.ts';
 import type { Step } from './types.ts';
+import { checkActingParty } from '../federation/acting.ts';
 
 /** The grant name of endpoints every authenticated client may call (discovery). */
 export const ANY_CLIENT = '*';
@@ -45,6 +46,7 @@ export type Authorizer = ReturnType<typeof createAuthorizer>;
 /** client × service × purpose (and a case id where the purpose needs one); the field groups the caller may receive. */
 export const authorize: Step = (x) => {
   const op = x.op!;
+  checkActingParty(x.auth!.client, x.auth!.actingFor);
   x.authz = x.deps.authorizer.authorize(x.auth!.client.id, op.grant, x.auth!.claims, op.purposeRequired);
   const groups = op.contract?.meta.fieldGroups ?? {};
   // A composite minimises per field itself, so every granted group reaches it.

@@ -5,6 +5,7 @@ import type { FormConfig } from '../config/types.ts';
 import type { Adapters } from '../../adapters/index.ts';
 import type { ServiceHandler } from './types.ts';
 import type { IdempotencyStore } from '../idempotency.ts';
+import { withCaller } from '../federation/context.ts';
 
 export interface ServiceDeps {
   adapters: Adapters;
@@ -33,10 +34,11 @@ export function serviceOperation(handler: ServiceHandler, contract: Contract, de
     answerSubjects: (body, answer) => handler.subjects(body, answer as Record<string, unknown>),
     records: handler.records && ((answer) => handler.records!(answer as Record<string, unknown>)),
     async run({ requestId, body, auth, authz, consent, granted, trace, idempotencyKey }) {
-      const { body: answer, fields, subjects } = await handler.handle({
+      // The caller rides along to adapters that reach another gateway (federation/context.ts).
+      const { body: answer, fields, subjects } = await withCaller(auth, () => handler.handle({
         request: body, requestId, client: auth.client, claims: auth.claims, purpose: authz.purpose, consent,
         grantedGroups: granted, trace, adapters: deps.adapters, idempotencyKey, idempotency: deps.idempotency, forms: deps.forms, contract, contractOf: deps.contractOf,
-      });
+      }));
       return { body: answer, fields, subjects };
     },
   };

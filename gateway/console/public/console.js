@@ -26,6 +26,7 @@ const I18N = {
     sealedAt: 'Niêm phong lúc', file: 'Tệp', stamped: 'Dấu thời gian', notStamped: 'chỉ chữ ký số của cổng', missing: 'THIẾU TỆP',
     noArchives: 'Chưa có phân đoạn lưu trữ.',
     archivesSummary: (r) => (r.retention.hotDays ? `Bản ghi cũ hơn ${r.retention.hotDays} ngày được niêm phong vào phân đoạn lưu trữ.` : 'Chưa bật lưu trữ (audit.retention.hotDays).') + (r.hot.firstSeq ? ` Kho đang dùng bắt đầu từ seq ${r.hot.firstSeq}.` : ''),
+    actingFor: 'Thay mặt cơ quan', remoteHop: (u) => `↳ qua cổng ${u.gateway} · mã yêu cầu tại đó ${u.remoteRequestId ?? '—'} · SHA-256 phản hồi đã ký ${u.answerSha256 ?? '—'}`,
   },
   en: {
     brand: 'Data access log', brandSub: 'Interagency data-sharing gateway', navEntries: 'Entries', navActivity: 'Activity', navUsage: 'Usage report',
@@ -51,6 +52,7 @@ const I18N = {
     sealedAt: 'Sealed at', file: 'File', stamped: 'Time-stamp', notStamped: 'gateway signature only', missing: 'FILE MISSING',
     noArchives: 'No archive segment yet.',
     archivesSummary: (r) => (r.retention.hotDays ? `Entries older than ${r.retention.hotDays} days are sealed into archive segments.` : 'Retention is off (audit.retention.hotDays).') + (r.hot.firstSeq ? ` The hot store starts at seq ${r.hot.firstSeq}.` : ''),
+    actingFor: 'On behalf of', remoteHop: (u) => `↳ via gateway ${u.gateway} · its request id ${u.remoteRequestId ?? '—'} · SHA-256 of its signed answer ${u.answerSha256 ?? '—'}`,
   },
 };
 
@@ -205,7 +207,7 @@ async function loadEntries(append = false) {
 // ---- one entry ----------------------------------------------------------------------------
 
 async function loadEntry(id) {
-  const { entry, clientName, hashOk, purpose } = await api(`entries/${encodeURIComponent(id)}`);
+  const { entry, clientName, actingForName, hashOk, purpose } = await api(`entries/${encodeURIComponent(id)}`);
   $('#entry-seq').textContent = `#${entry.seq}`;
   const hashBadge = $('#entry-hash');
   hashBadge.className = `badge ${hashOk ? 'ok' : 'bad'}`;
@@ -214,6 +216,8 @@ async function loadEntry(id) {
     ['id', h('span', { class: 'mono' }, entry.id)],
     ['time', `${fmtTime(entry.time)} (${entry.time})`],
     ['agency', `${clientName} (${entry.client})`],
+    // A gateway's request on an agency's behalf (federation) names that agency too.
+    ...(entry.actingFor === undefined ? [] : [['actingFor', `${actingForName ?? entry.actingFor} (${entry.actingFor})`]]),
     ['userId', entry.userId ?? '—'],
     ['service', h('span', { class: 'mono' }, `${entry.service}${entry.version ? ` v${entry.version}` : ''}`)],
     ['purpose', purpose ? purpose.code : '—'],
@@ -231,9 +235,11 @@ async function loadEntry(id) {
     ['hash', h('span', { class: 'mono' }, entry.hash)],
   ];
   $('#entry-fields').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', { 'data-field': k }, v)]));
-  $('#entry-upstreams').replaceChildren(...entry.upstreams.map((u) => h('tr', {},
+  $('#entry-upstreams').replaceChildren(...entry.upstreams.flatMap((u) => [h('tr', {},
     h('td', {}, u.agency), h('td', { class: 'mono' }, u.operation), h('td', {}, u.outcome + (u.errorCode ? ` (${u.errorCode})` : '')),
-    h('td', { class: 'num' }, u.latencyMs), h('td', { class: 'mono' }, u.reference ?? '—'))));
+    h('td', { class: 'num' }, u.latencyMs), h('td', { class: 'mono' }, u.reference ?? '—')),
+    // A hop to another gateway: which one, its request id and the hash of its signed answer (the chain of custody).
+    ...(u.gateway ? [h('tr', { class: 'remote-hop', 'data-gateway': u.gateway }, h('td', { class: 'mono', colspan: '5' }, t('remoteHop', u)))] : [])]));
 }
 
 // ---- activity chart -----------------------------------------------------------------------

@@ -424,7 +424,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {unknown} */
-            code: "AUTH_MISSING" | "AUTH_INVALID" | "AUTH_EXPIRED" | "AUTH_REPLAYED" | "BODY_HASH_MISMATCH" | "FORBIDDEN_SERVICE" | "FORBIDDEN_PURPOSE" | "CASE_ID_REQUIRED" | "CONSENT_REQUIRED" | "CONSENT_INVALID" | "REQUEST_INVALID" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_IN_PROGRESS" | "SERVICE_UNKNOWN" | "NOT_FOUND" | "SUBJECT_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UPSTREAM_BAD_RESPONSE" | "UPSTREAM_UNAVAILABLE" | "SHARED_STATE_UNAVAILABLE" | "AUDIT_UNAVAILABLE" | "AUDIT_ANCHOR_LAG" | "UPSTREAM_TIMEOUT";
+            code: "AUTH_MISSING" | "AUTH_INVALID" | "AUTH_EXPIRED" | "AUTH_REPLAYED" | "BODY_HASH_MISMATCH" | "FORBIDDEN_SERVICE" | "FORBIDDEN_PURPOSE" | "FORBIDDEN_ACTING_PARTY" | "CASE_ID_REQUIRED" | "CONSENT_REQUIRED" | "CONSENT_INVALID" | "REQUEST_INVALID" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_IN_PROGRESS" | "SERVICE_UNKNOWN" | "NOT_FOUND" | "SUBJECT_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "UPSTREAM_BAD_RESPONSE" | "UPSTREAM_UNAVAILABLE" | "SHARED_STATE_UNAVAILABLE" | "AUDIT_UNAVAILABLE" | "AUDIT_ANCHOR_LAG" | "UPSTREAM_TIMEOUT";
             /** @description Present on 4xx only. */
             detail?: string;
             /**
@@ -449,6 +449,8 @@ export interface components {
                 fieldGroups?: string[];
                 consentRequired?: boolean;
                 idempotencyKeyRequired?: boolean;
+                /** @description Present when the service is reached through another gateway (federation): its gateway id. */
+                gateway?: string;
             }[];
         };
         ServiceDescription: {
@@ -466,6 +468,10 @@ export interface components {
             /** @description The contract's JSON Schema 2020-12, with its `urn:gateway:contracts:` references. */
             requestSchema: Record<string, never>;
             responseSchema: Record<string, never>;
+            /** @description SHA-256 (hex) of the RFC 8785 JSON of this document without `path`, `contractSha256` and `gateway`: what another gateway pins (`upstreams.<agency>.gateway.services[].contractSha256`). */
+            contractSha256?: string;
+            /** @description Present when the service is reached through another gateway (federation): its gateway id. */
+            gateway?: string;
         };
         Jwks: {
             keys: {
@@ -503,6 +509,12 @@ export interface components {
             errorCode?: string | null;
             latencyMs?: number;
             reference?: string | null;
+            /** @description A hop to another gateway: its gateway id (absent for an agency system). */
+            gateway?: string;
+            /** @description The id the other gateway gave the request: its audit entry's id, from its signed answer. */
+            remoteRequestId?: string;
+            /** @description SHA-256 (hex) of the exact answer bytes the other gateway signed: its entry's `responseSha256`. */
+            answerSha256?: string;
         };
         /** @description One hash-chained audit record. `hash` = SHA-256 (hex) of the RFC 8785 canonical JSON of the entry without `hash`; subjects are HMAC-SHA-256 pseudonyms. */
         AuditEntry: {
@@ -512,6 +524,8 @@ export interface components {
             /** Format: date-time */
             time: string;
             client: string;
+            /** @description The agency a federated gateway (`client`) called for; absent on direct calls. */
+            actingFor?: string;
             userId: string | null;
             purpose: string | null;
             caseId: string | null;
@@ -560,7 +574,13 @@ export interface components {
                 reference: string;
                 /** Format: date-time */
                 time: string;
+                /** @description The agency that asked; for a request another gateway made on an agency's behalf, that agency. */
                 agency: {
+                    id?: string;
+                    name?: string;
+                };
+                /** @description Present when another gateway made the request on the agency's behalf: that gateway. */
+                via?: {
                     id?: string;
                     name?: string;
                 };
@@ -1670,7 +1690,7 @@ export interface components {
                 };
             };
         };
-        /** @description Problem: `FORBIDDEN_SERVICE` (Service not granted to this client), `FORBIDDEN_PURPOSE` (Purpose not granted for this service), `CONSENT_INVALID` (Citizen consent invalid for this request). */
+        /** @description Problem: `FORBIDDEN_SERVICE` (Service not granted to this client), `FORBIDDEN_PURPOSE` (Purpose not granted for this service), `FORBIDDEN_ACTING_PARTY` (Client may not act for this party), `CONSENT_INVALID` (Citizen consent invalid for this request). */
         Problem403: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1681,7 +1701,7 @@ export interface components {
                     /** @constant */
                     status?: 403;
                     /** @enum {unknown} */
-                    code?: "FORBIDDEN_SERVICE" | "FORBIDDEN_PURPOSE" | "CONSENT_INVALID";
+                    code?: "FORBIDDEN_SERVICE" | "FORBIDDEN_PURPOSE" | "FORBIDDEN_ACTING_PARTY" | "CONSENT_INVALID";
                 };
             };
         };
