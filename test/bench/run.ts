@@ -23,6 +23,7 @@ import { disturbanceMonitor, DISTURBED_SHARE } from './disturbance.ts';
 import { postgresRounds } from './postgres.ts';
 import { describeOnOff, onOff, type OnOffDriver, type OnOffResult } from './options.ts';
 import { seedAgedLog } from './aged-log.ts';
+import { benchFederatedHop, type FederatedHopResult } from './federation.ts';
 import { startOpensslTsa } from '../support/openssl-tsa.ts';
 import { exportJWK, generateKeyPair } from 'jose';
 
@@ -376,6 +377,9 @@ async function main() {
       activity: async (on) => `${await metric(on, 'gateway_audit_archived_entries')} entries sealed into ${await metric(on, 'gateway_audit_archive_segments')} segments, ${tsa.served} time-stamps taken`,
     });
     await tsa.close();
+    // One hop through another gateway (province → national → the population simulator), beside the national gateway asked directly.
+    const hop: FederatedHopResult = await benchFederatedHop({ rate: FIXED_RATE, requests: FIXED_RATE_REQUESTS, rounds: ROUNDS });
+    row(`(i) one federated hop: added at ${FIXED_RATE} req/s`, `p50 ${round(hop.added.p50)} ms, p99 ${round(hop.added.p99)} ms (direct ${round(hop.direct.p50)} / ${round(hop.direct.p99)} → federated ${round(hop.federated.p50)} / ${round(hop.federated.p99)}${hop.federated.non200 ? `, ${hop.federated.non200} non-200` : ''})`, '—', null);
 
     // (e) composite fan-out against the slowest path.
     let fanout: Record<string, unknown> | null = null;
@@ -416,7 +420,7 @@ async function main() {
     // (g) memory.
     row('(g) gateway peak RSS (VmHWM)', rssMb === null ? 'n/a' : `${Math.round(rssMb)} MB`, '≤ 200 MB', rssMb === null ? null : rssMb <= 200);
 
-    Object.assign(results, { options, highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
+    Object.assign(results, { options, federatedHop: hop, highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
   } finally {
     await cleanup();
   }
