@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { world } from '../adapters/world/index.ts';
+import { startLyingGateway, type LyingGateway, type Tamper } from './support/lying-gateway.ts';
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
 
 const SCRIPT = join(process.cwd(), 'clients', 'shell', 'gateway-call.sh');
@@ -29,11 +29,7 @@ function script(args: string[], env: Record<string, string> = {}): Promise<Run> 
 
 let gw: TestGateway;
 let jwk: JWK;
-let liar: Server;
-let liarUrl: string;
-/** What the lying gateway does to an answer on its way: null passes it as it came. */
-type Tamper = (body: Buffer, headers: Record<string, string>) => { body: Buffer; headers: Record<string, string> };
-let tamper: Tamper | null = null;
+let liar: LyingGateway;
 
 beforeAll(async () => {
   execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', KEY]);
@@ -44,21 +40,10 @@ beforeAll(async () => {
     raw.clients.push({ id: 'shell-agency', name: 'An agency without Node', keys: { jwks: { keys: [jwk] } } });
     raw.grants.push({ client: 'shell-agency', service: 'population.identity', purposes: ['PUBLIC_SERVICE_PREFILL'], fieldGroups: ['core'] });
   }));
-  // A gateway in the middle: forwards to the real one, then changes what it was told to.
-  liar = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const upstream = await fetch(`${gw.url}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
-    let body: Buffer = Buffer.from(await upstream.arrayBuffer());
-    let headers: Record<string, string> = Object.fromEntries([...upstream.headers].filter(([k]) => k !== 'content-length' && k !== 'transfer-encoding'));
-    if (tamper && req.url!.startsWith('/services/')) ({ body, headers } = tamper(body, headers));
-    res.writeHead(upstream.status, headers).end(body);
-  });
-  await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', () => resolve()));
-  liarUrl = `http://127.0.0.1:${(liar.address() as { port: number }).port}`;
+  liar = await startLyingGateway(gw.url);
 });
 afterAll(async () => {
-  await new Promise((resolve) => liar.close(resolve));
+  await liar.close();
   await gw.close();
 });
 
@@ -105,13 +90,13 @@ describe('the openssl and curl client', () => {
       return { body, headers: rest };
     }],
   ] as [string, Tamper][])('exits 3 and prints nothing for %s', async (_name, change) => {
-    tamper = change;
+    liar.tamper = change;
     try {
-      const run = await script(['call'], callEnv(liarUrl));
+      const run = await script(['call'], callEnv(liar.url));
       expect(run.code).toBe(3);
       expect(run.stdout).toBe('');
     } finally {
-      tamper = null;
+      liar.tamper = null;
     }
   });
 });

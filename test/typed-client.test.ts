@@ -4,7 +4,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,32 +11,20 @@ import { promisify } from 'node:util';
 import { world } from '../adapters/world/index.ts';
 import { createGatewayClient, GatewaySignatureError, type AnswerOf } from '../clients/typescript/src/index.ts';
 import { GENERATED_FILE, generate, repositoryDocument } from '../clients/typescript/scripts/generate.ts';
+import { startLyingGateway, type LyingGateway, type Tamper } from './support/lying-gateway.ts';
 import { startGateway, type TestGateway } from './support/fixtures.ts';
 
 const citizen = world().citizens.find((c) => c.lifeStatus === 'alive')!;
 
 let gw: TestGateway;
-let liar: Server;
-let liarUrl: string;
-type Tamper = (body: Buffer, headers: Record<string, string>) => { body: Buffer; headers: Record<string, string> };
-let tamper: Tamper | null = null;
+let liar: LyingGateway;
 
 beforeAll(async () => {
   gw = await startGateway();
-  liar = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const upstream = await fetch(`${gw.url}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
-    let body: Buffer = Buffer.from(await upstream.arrayBuffer());
-    let headers: Record<string, string> = Object.fromEntries([...upstream.headers].filter(([k]) => k !== 'content-length' && k !== 'transfer-encoding'));
-    if (tamper && req.url!.startsWith('/services/')) ({ body, headers } = tamper(body, headers));
-    res.writeHead(upstream.status, headers).end(body);
-  });
-  await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', () => resolve()));
-  liarUrl = `http://127.0.0.1:${(liar.address() as { port: number }).port}`;
+  liar = await startLyingGateway(gw.url);
 });
 afterAll(async () => {
-  await new Promise((resolve) => liar.close(resolve));
+  await liar.close();
   await gw.close();
 });
 
@@ -85,13 +72,13 @@ describe('the typed client', () => {
     }],
     ['the answer to another request id', 'REQUEST_ID_MISMATCH', (body: Buffer, headers: Record<string, string>) => ({ body, headers: { ...headers, 'x-request-id': '0190f1e2-0000-7000-8000-000000000000' } })],
   ] as [string, string, Tamper][])('refuses %s with %s', async (_name, reason, change) => {
-    tamper = change;
+    liar.tamper = change;
     try {
-      const error = await portal(liarUrl).call('population.identity/v1', { personalId: citizen.personalId }, { purpose: 'PUBLIC_SERVICE_PREFILL' }).catch((e: unknown) => e);
+      const error = await portal(liar.url).call('population.identity/v1', { personalId: citizen.personalId }, { purpose: 'PUBLIC_SERVICE_PREFILL' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(GatewaySignatureError);
       expect((error as GatewaySignatureError).reason).toBe(reason);
     } finally {
-      tamper = null;
+      liar.tamper = null;
     }
   });
 
