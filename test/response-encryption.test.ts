@@ -8,6 +8,7 @@ import { compactDecrypt, decodeProtectedHeader, exportJWK, flattenedVerify, crea
 import { world } from '../adapters/world/index.ts';
 import { createGatewayClient, GatewaySignatureError } from '../clients/typescript/src/index.ts';
 import { ConfigError } from '../gateway/config/index.ts';
+import { answerEncrypter } from '../gateway/pipeline/encrypt.ts';
 import { startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
 
 const citizen = world().citizens.find((c) => c.lifeStatus === 'alive')!;
@@ -72,6 +73,22 @@ describe('answers encrypted to the client', () => {
     const withoutKey = createGatewayClient({ url: gw.url, clientId: 'portal', privateJwk: gw.keys.portal! });
     const error = await withoutKey.call('population.identity/v1', { personalId: citizen.personalId }, { purpose: 'PUBLIC_SERVICE_PREFILL' }).catch((e: unknown) => e);
     expect((error as GatewaySignatureError).reason).toBe('DECRYPTION_FAILED');
+  });
+
+  it.each([['P-256'], ['P-384'], ['P-521'], ['X25519']])('are written for a %s key as jose reads them (its own algorithms only)', async (crv) => {
+    const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true });
+    const publicJwk = { ...(await exportJWK(publicKey)), use: 'enc', kid: `k-${crv}` };
+    const plaintext = Buffer.from(JSON.stringify({ personalId: citizen.personalId, fullName: 'Nguyễn Văn An' }));
+    const jwe = answerEncrypter(publicJwk)(plaintext);
+    const { plaintext: decrypted, protectedHeader } = await compactDecrypt(jwe, privateKey, { keyManagementAlgorithms: ['ECDH-ES+A256KW'], contentEncryptionAlgorithms: ['A256GCM'] });
+    expect(Buffer.from(decrypted).equals(plaintext)).toBe(true);
+    expect(protectedHeader).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: `k-${crv}`, epk: { crv } });
+    // A fresh ephemeral key and IV each time: the same answer never encrypts the same way twice.
+    expect(answerEncrypter(publicJwk)(plaintext)).not.toBe(jwe);
+    const [header, key, iv, ciphertext, tag] = jwe.split('.');
+    const flipped = Buffer.from(ciphertext!, 'base64url');
+    flipped[0] ^= 1;
+    await expect(compactDecrypt([header, key, iv, flipped.toString('base64url'), tag].join('.'), privateKey)).rejects.toThrow();
   });
 
   it('need an encryption key in the client\'s inline JWKS: a config without one is refused with its key path', async () => {
