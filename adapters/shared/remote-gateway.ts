@@ -9,7 +9,8 @@ import type { Contract } from '../../gateway/contracts.ts';
 import type { KeyPair } from '../../gateway/keys.ts';
 import type { RemoteGatewayConfig } from '../../gateway/federation/types.ts';
 import type { ActorClaim } from '../../gateway/federation/acting.ts';
-import { currentCaller } from '../../gateway/federation/context.ts';
+import { callerOf } from '../../gateway/federation/context.ts';
+import type { Authenticated } from '../../gateway/pipeline/authenticate.ts';
 import { verifyRemoteAnswer, type VerifiedAnswer } from '../../gateway/federation/verify-answer.ts';
 import { createUpstreamClient, type BreakerState, type UpstreamObserver } from './upstream-client.ts';
 
@@ -55,8 +56,7 @@ function answerKeys(remote: RemoteGatewayConfig): JWTVerifyGetKey {
 export function assertionSigner(key: KeyPair, clientId: string, audience: string, lifetime = 60) {
   const privateKey = KeyObject.from(key.privateKey as unknown as webcrypto.CryptoKey);
   const header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'JWT' })).toString('base64url');
-  return (body: Uint8Array): string => {
-    const caller = currentCaller();
+  return (body: Uint8Array, caller: Authenticated | undefined): string => {
     const iat = Math.floor(Date.now() / 1000);
     const claims: Record<string, unknown> = { iss: clientId, aud: audience, iat, exp: iat + lifetime, jti: randomUUID(), body_sha256: sha256B64u(body) };
     if (caller) {
@@ -122,7 +122,7 @@ export function createRemoteGateway(o: RemoteGatewayOptions): RemoteGateway {
           method: 'POST', url: `/services/${encodeURIComponent(service)}/v${version}`, data: bytes,
           responseType: 'arraybuffer', transformResponse: [], headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         },
-        prepare: async (request) => ({ ...request, headers: { ...(request.headers as Record<string, string>), Authorization: `Bearer ${assertion(bytes)}` } }),
+        prepare: async (request) => ({ ...request, headers: { ...(request.headers as Record<string, string>), Authorization: `Bearer ${assertion(bytes, callerOf(trace))}` } }),
         acceptStatus: () => true,
         interpret: (res) => {
           if (res.status !== 200) throw remoteProblem(remote.gatewayId, res);

@@ -35,7 +35,7 @@ export function serviceOperation(handler: ServiceHandler, contract: Contract, de
     records: handler.records && ((answer) => handler.records!(answer as Record<string, unknown>)),
     async run({ requestId, body, auth, authz, consent, granted, trace, idempotencyKey }) {
       // The caller rides along to adapters that reach another gateway (federation/context.ts).
-      const { body: answer, fields, subjects } = await withCaller(auth, () => handler.handle({
+      const { body: answer, fields, subjects } = await withCaller(auth, trace, () => handler.handle({
         request: body, requestId, client: auth.client, claims: auth.claims, purpose: authz.purpose, consent,
         grantedGroups: granted, trace, adapters: deps.adapters, idempotencyKey, idempotency: deps.idempotency, forms: deps.forms, contract, contractOf: deps.contractOf,
       }));
