@@ -186,6 +186,27 @@ describe('auditor console in Chromium', () => {
     expect(search).toMatchObject({ service: 'audit.console', userId: 'auditor', subjects: [pseudonym(an!.personalId)], outcome: 'released' });
   });
 
+  it('shows the remote hop of an entry that crossed another gateway, and the agency it was for', async () => {
+    const hop = { agency: 'population', operation: 'population.identity', outcome: 'ok' as const, errorCode: null, latencyMs: 12, reference: null,
+      gateway: 'urn:gov:vn:national-gateway', remoteRequestId: '0190f1e2-0000-7000-8000-0000000000aa', answerSha256: 'c'.repeat(64) };
+    const entry = await gw.gateway.audit.record({
+      id: '0190f1e2-0000-7000-8000-0000000000ab', time: new Date().toISOString(), client: 'portal', actingFor: 'land-office', userId: 'officer-7',
+      purpose: 'PUBLIC_SERVICE_PREFILL', caseId: null, service: 'population.identity', version: 1, subjects: [pseudonym(an!.personalId)],
+      fields: ['population.identity:core'], outcome: 'released', status: 200, errorCode: null, upstreams: [hop], latencyMs: 20,
+      requestSha256: 'a'.repeat(64), responseSha256: 'b'.repeat(64),
+    });
+    await page.goto(`${gw.url}/console#/entry/${entry.id}`);
+    await page.waitForSelector('#view-entry:not([hidden]) tr.remote-hop');
+    const row = await page.textContent('tr.remote-hop');
+    expect(row).toContain(hop.gateway);
+    expect(row).toContain(hop.remoteRequestId);
+    expect(row).toContain(hop.answerSha256);
+    expect(await page.textContent('[data-field="actingFor"]')).toContain('land-office');
+    expect(await page.textContent('#entry-hash')).toContain('Hash matches');
+    await page.goto(`${gw.url}/console#/entries`);
+    await page.waitForSelector('#view-entries:not([hidden])');
+  });
+
   it('raises an alarm naming the altered seq after a row is changed in the store', async () => {
     const db = new Database(gw.config.audit.sqliteFile ?? join(gw.config.dataDir, 'audit.sqlite'));
     try {
