@@ -35,13 +35,17 @@ function machineTicks(): { idle: number; steal: number } | null {
 
 interface ProcessStat { name: string; ppid: number; ticks: number }
 
-/** Name, parent and utime + stime (every thread) of one live process; null once it is gone. */
+/**
+ * Name, parent and CPU ticks of one live process: utime + stime (every thread) and cutime + cstime,
+ * the children it has waited for. So the short-lived processes the bench runs (the time-stamping
+ * authority's `openssl ts`, one per stamp) count as its own once reaped. Null once it is gone.
+ */
 function processStat(pid: number): ProcessStat | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // ppid, utime and stime: fields 4, 14 and 15 of proc(5).
-    return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+    // ppid, utime, stime, cutime and cstime: fields 4, 14, 15, 16 and 17 of proc(5).
+    return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
   } catch {
     return null;
   }
