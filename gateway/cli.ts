@@ -246,8 +246,12 @@ async function auditCommand(args: string[]) {
   const certificates = stamping.authorities.length ? loadAuthorities(stamping).flatMap((a) => a.certificates) : undefined;
   const store = await openStore(config);
   try {
-    const report = await verifyStore(store, createSigner({ keys: () => keys }).jwks, { archiveDir: archiveDir(config), certificates, toleranceSeconds: stamping.toleranceSeconds });
-    printReport(report, segmentNote(report));
+    const jwks = createSigner({ keys: () => keys }).jwks;
+    const chain = await verifyStore(store, jwks, { archiveDir: archiveDir(config), certificates, toleranceSeconds: stamping.toleranceSeconds });
+    // With an authority configured, the hot store's stamped checkpoints too (the archived ones are the segments').
+    const { verifyHotAnchors, anchorVerdict } = await import('./audit/anchor-verify.ts');
+    const report = certificates ? await verifyHotAnchors(store, chain, jwks, certificates, stamping.toleranceSeconds) : chain;
+    printReport(report, segmentNote(report), 'anchoring' in report ? anchorVerdict(report) : undefined);
   } finally {
     await store.close();
   }
@@ -275,7 +279,7 @@ function printReport(report: VerifyReport | AnchoredReport, note = '', anchoring
 }
 
 /** Which segment holds the first bad seq, for the verdict line. */
-function segmentNote(report: VerifyReport): string {
+function segmentNote(report: VerifyReport | AnchoredReport): string {
   if (!report.archive || report.ok) return '';
   return report.archive.segment ? ` in archive segment ${report.archive.segment}` : report.firstBadSeq !== null && report.firstBadSeq <= report.archive.entries + 1 && report.problem === 'missing_entry' ? ' (no archive segment holds it)' : '';
 }

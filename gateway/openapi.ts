@@ -314,6 +314,13 @@ function gatewaySchemas(): Json {
       properties: {
         ok: { type: 'boolean' }, entries: { type: 'integer' }, headSeq: { type: 'integer' }, verifiedUpTo: { type: 'integer' },
         firstBadSeq: { type: ['integer', 'null'] }, problem: nullableStr,
+        anchoring: {
+          type: 'object', description: 'Present when a time-stamping authority is configured: the hot store\'s time-stamped checkpoints, each token checked and each stamped hash against the chain. A bad token is `timestamp_invalid`, a chain that disagrees with a stamped checkpoint `timestamp_contradiction`.',
+          properties: {
+            stamped: { type: 'integer' }, unstamped: { type: 'integer' }, anchoredUpTo: { type: 'integer' },
+            lastAnchor: { type: ['object', 'null'], properties: { seq: { type: 'integer' }, tsa: str, time: { type: 'string', format: 'date-time' } } },
+          },
+        },
         archive: {
           type: 'object', description: 'Present when segments are archived: they were checked with the hot store as one chain.',
           properties: { segments: { type: 'integer' }, entries: { type: 'integer' }, segment: { ...nullableStr, description: 'The data file that holds firstBadSeq, if a segment does.' } },

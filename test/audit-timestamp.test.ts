@@ -191,6 +191,24 @@ describe('a gateway that time-stamps its checkpoints', () => {
     expect(log.said(/^audit anchoring on/)).toHaveLength(1);
   });
 
+  it('is checked by /audit/verify: each token of the hot store against the authority, a token moved to another checkpoint refused', async () => {
+    const verify = async () => (await gw.get('/audit/verify', { client: 'auditor', purpose: 'AUDIT_REVIEW' })).json();
+    const intact = await verify();
+    expect(intact).toMatchObject({ ok: true, anchoring: { invalid: null, contradiction: null } });
+    expect(intact.anchoring.stamped).toBeGreaterThanOrEqual(2);
+    const db = new Database(gw.config.audit.sqliteFile ?? join(gw.config.dataDir, 'audit.sqlite'));
+    try {
+      const [first, second] = db.prepare('SELECT seq, token FROM audit_checkpoint_timestamps ORDER BY seq').all() as { seq: number; token: Buffer }[];
+      db.prepare('UPDATE audit_checkpoint_timestamps SET token = ? WHERE seq = ?').run(first!.token, second!.seq);
+      const moved = await verify();
+      expect(moved).toMatchObject({ ok: false, problem: 'timestamp_invalid', firstBadSeq: second!.seq });
+      db.prepare('UPDATE audit_checkpoint_timestamps SET token = ? WHERE seq = ?').run(second!.token, second!.seq);
+    } finally {
+      db.close();
+    }
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
   it('logs no token', () => {
     const text = JSON.stringify(log.lines);
     expect(text).not.toMatch(/MII[A-Za-z0-9+/]{40}/);

@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { verifyCheckpointJws } from '../signing.ts';
 import type { AuditEntry } from './entry.ts';
-import type { Checkpoint } from './store.ts';
-import type { CheckpointTimestamp } from './timestamps.ts';
+import type { AuditStore, Checkpoint } from './store.ts';
+import { stampedCheckpoints, type CheckpointTimestamp } from './timestamps.ts';
 import { parseTsaCertificates, stampedBytes, TimestampError, verifyToken, type TokenProblem, type TsaCertificate } from './tsp.ts';
 import type { ChainProblem, VerifyReport } from './verify.ts';
 
@@ -119,3 +119,28 @@ export function anchorVerdict(report: AnchoredReport): string {
       return `${upTo}${a.unstamped ? `; ${a.unstamped} checkpoint${a.unstamped === 1 ? '' : 's'} without a time-stamp` : ''}`;
   }
 }
+
+/**
+ * Online (`/audit/verify`, `gateway audit verify --config`): the hot store's time-stamped
+ * checkpoints checked as the offline verifier checks them, each token against the configured
+ * authorities and each stamped hash against the entry at its seq, read at those seqs only. The
+ * archived ones are the segments' (archive-verify.ts). A log no token covers yet is not refused
+ * here (stamping lags behind signing; `/readyz` reports the lag): only a bad token or a
+ * contradiction is.
+ */
+export async function verifyHotAnchors(store: AuditStore, chain: VerifyReport, jwks: JSONWebKeySet, certificates: readonly TsaCertificate[], toleranceSeconds = DEFAULT_TOLERANCE_SECONDS): Promise<VerifyReport | AnchoredReport> {
+  const firstHot = (await store.archive?.oldestHot())?.seq ?? 1;
+  const checkpoints = (await stampedCheckpoints(store)).filter((cp) => cp.seq >= firstHot);
+  async function* atStampedSeqs() {
+    for (const cp of checkpoints) {
+      if (!cp.timestamp) continue;
+      for await (const e of store.scan(cp.seq)) {
+        if (e.seq === cp.seq) yield e;
+        break;
+      }
+    }
+  }
+  const report = withAnchors(chain, await verifyAnchors(atStampedSeqs(), checkpoints, jwks, certificates, toleranceSeconds));
+  return report.problem === 'not_anchored' ? { ...chain, anchoring: report.anchoring } as AnchoredReport : report;
+}
+

@@ -12,6 +12,7 @@ import { AuditWriter } from './writer.ts';
 import { archiveReader, type ArchiveReader } from './archive-search.ts';
 import { archiveDir } from './archiver.ts';
 import { loadAuthorities } from './anchoring.ts';
+import { verifyHotAnchors, type AnchoredReport } from './anchor-verify.ts';
 
 export type { AuditEntry, PendingEntry, UpstreamCall, Outcome } from './entry.ts';
 export { canonicalJson, entryHash, sha256Hex, sha256B64u, makePseudonymizer } from './entry.ts';
@@ -35,7 +36,8 @@ export interface AuditLog {
   /** Resolves once the entry is committed; rejects when it could not be. */
   record(pending: PendingEntry): Promise<AuditEntry>;
   pseudonymize(subjectId: string): string;
-  verify(): Promise<VerifyReport>;
+  /** The chain, its archives and (with an authority configured) its checkpoints' time-stamps. */
+  verify(): Promise<VerifyReport | AnchoredReport>;
   checkpoint(): Promise<void>;
   /** The chain's head now, signed like a checkpoint (not stored): what an export ends with. */
   signedHead(): Promise<Checkpoint>;
@@ -155,7 +157,9 @@ export async function createAuditLog(cfg: GatewayConfig, signer: Signer, store: 
     record: (p) => writer.append(p),
     pseudonymize,
     async verify() {
-      return verifyStore(store, signer.jwks, archiveOptions());
+      const options = archiveOptions();
+      const chain = await verifyStore(store, signer.jwks, options);
+      return options.certificates ? verifyHotAnchors(store, chain, signer.jwks, options.certificates, options.toleranceSeconds) : chain;
     },
     checkpoint: checkpointSoon,
     async signedHead() {

@@ -559,6 +559,18 @@ export interface components {
             verifiedUpTo?: number;
             firstBadSeq?: number | null;
             problem?: string | null;
+            /** @description Present when a time-stamping authority is configured: the hot store's time-stamped checkpoints, each token checked and each stamped hash against the chain. A bad token is `timestamp_invalid`, a chain that disagrees with a stamped checkpoint `timestamp_contradiction`. */
+            anchoring?: {
+                stamped?: number;
+                unstamped?: number;
+                anchoredUpTo?: number;
+                lastAnchor?: {
+                    seq?: number;
+                    tsa?: string;
+                    /** Format: date-time */
+                    time?: string;
+                } | null;
+            };
             /** @description Present when segments are archived: they were checked with the hot store as one chain. */
             archive?: {
                 segments?: number;
