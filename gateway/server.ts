@@ -147,6 +147,9 @@ export async function createGateway(cfg: GatewayConfig, options: GatewayOptions 
   const contracts = loadContracts(contractDirs());
   // Remote gateways standing in for agencies: pinned contracts checked before anything listens.
   const federation = await connectFederation(cfg, { contracts, logger, observer: metrics.upstreamObserver }).catch(async (e) => {
+    // A refused start leaves nothing running: the background work first, then what it writes to.
+    signingKeys.close();
+    await Promise.all([anchoring.close(), archiver.close()]);
     await Promise.all([simulators.close(), audit.close(), shared.close(), idempotency.close()]);
     throw e;
   });
