@@ -2,39 +2,20 @@
  * Bench reference: the least a Node gateway can be. A node:http server that forwards each POST
  * to one upstream on a keep-alive agent and returns its answer, with no authentication, policy,
  * validation, audit or signing. With `durable`, each answer also waits for a small record to be
- * appended to a journal and fdatasync'd (group commit: the records that arrive while one flush is
+ * appended to a journal and fdatasync'd (journal.ts: the records that arrive while one flush is
  * pending share it), which is the least an audit that is durable before release can cost. Their
  * throughput and added latency are what the runtime and this machine leave for any gateway.
  *
  * Usage: node --import tsx test/bench/pass-through.ts UPSTREAM_URL [durable DIR]; prints its URL.
  */
 import http from 'node:http';
-import { fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { journal } from './journal.ts';
 
 const [upstream, mode, dir] = process.argv.slice(2);
 if (!upstream || (mode !== undefined && mode !== 'durable')) throw new Error('usage: pass-through.ts UPSTREAM_URL [durable DIR]');
 const target = new URL(upstream);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-/**
- * Write and fdatasync on the event loop, once per turn for everything queued during it: no
- * thread-pool hop on the way (the lowest latency this machine allows), blocking meanwhile.
- */
-function journal(file: string) {
-  const fd = openSync(file, 'a');
-  let queued: { record: Buffer; done: () => void }[] = [];
-  const flush = () => {
-    const batch = queued;
-    queued = [];
-    writeSync(fd, Buffer.concat(batch.map((b) => b.record)));
-    fdatasyncSync(fd);
-    for (const b of batch) b.done();
-  };
-  return (record: Buffer) => new Promise<void>((done) => {
-    if (queued.push({ record, done }) === 1) setImmediate(flush);
-  });
-}
 
 const append = mode === 'durable' ? journal(join(dir ?? '.', 'pass-through.journal')) : null;
 

@@ -67,6 +67,17 @@ export function spawnPassThrough(upstream: string, durableDir?: string): Promise
   return spawnListener('pass-through', ['test/bench/pass-through.ts', upstream, ...(durableDir ? ['durable', durableDir] : [])]);
 }
 
+/**
+ * Starts the safeguarded reference (`test/bench/safeguarded.ts`) in front of the population
+ * simulator at `upstream`, taking assertions from `clients` (id → public JWK) addressed to the bench gateway's id.
+ */
+export function spawnSafeguarded(upstream: string, clients: Record<string, JWK>): Promise<Child> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-safeguarded-'));
+  const file = join(dir, 'clients.json');
+  writeFileSync(file, JSON.stringify({ audience: BENCH_GATEWAY_ID, clients: Object.fromEntries(Object.entries(clients).map(([id, jwk]) => [id, publicPart(jwk)])) }));
+  return spawnListener('safeguarded reference', ['test/bench/safeguarded.ts', upstream, dir, file]);
+}
+
 export interface BenchGatewayOptions {
   dataDir?: string;
   clientKeys: Record<string, JWK>;

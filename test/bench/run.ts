@@ -18,7 +18,7 @@ import { parseConfig } from '../../gateway/config/index.ts';
 import { auditAtScale } from './audit-scale.ts';
 import { pacedLoad, percentile, type PacedResult } from './paced.ts';
 import { durableWriteFloor, loopbackFloor, signatureFloor } from './floor.ts';
-import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnPassThrough, spawnSimulator, type Child } from './processes.ts';
+import { BENCH_GATEWAY_ID, ROOT, cpuSeconds, peakRssMb, spawnGateway, spawnPassThrough, spawnSafeguarded, spawnSimulator, type Child } from './processes.ts';
 import { disturbanceMonitor, DISTURBED_SHARE } from './disturbance.ts';
 import { postgresRounds } from './postgres.ts';
 import { describeOnOff, onOff, type OnOffDriver, type OnOffResult } from './options.ts';
@@ -199,15 +199,19 @@ async function main() {
     children.push(bare);
     const bareDurable = await spawnPassThrough(sims.population!.url, mkdtempSync(join(tmpdir(), 'gw-bench-journal-')));
     children.push(bareDurable);
+    // And every safeguard hand-written on node:http, with no structure (safeguarded.ts): what the gateway's own structure costs beyond them.
+    const safeguarded = await spawnSafeguarded(sims.population!.url, keys);
+    children.push(safeguarded);
     const identityRequests = async (amount: number) => iterate(await presign(amount + 2 * CONNECTIONS, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' }));
     const gatewayLoad = async (url: string, amount: number) => load(url, '/services/population.identity/v1', amount, await identityRequests(amount));
     await load(sims.population!.url, '/api/v1/cong-dan/tra-cuu', WARMUP_REQUESTS, simRequest);
     await gatewayLoad(gw.url, WARMUP_REQUESTS);
     await gatewayLoad(mem.url, WARMUP_REQUESTS);
     for (const ref of [bare, bareDurable]) await load(ref.url, '/api/v1/cong-dan/tra-cuu', WARMUP_REQUESTS, simRequest);
-    const runs: { direct: Load[]; sqlite: Load[]; memory: Load[]; bare: Load[]; bareDurable: Load[] } = { direct: [], sqlite: [], memory: [], bare: [], bareDurable: [] };
+    await gatewayLoad(safeguarded.url, WARMUP_REQUESTS);
+    const runs: { direct: Load[]; sqlite: Load[]; memory: Load[]; bare: Load[]; bareDurable: Load[]; safeguarded: Load[] } = { direct: [], sqlite: [], memory: [], bare: [], bareDurable: [], safeguarded: [] };
     // A process's CPU time (every thread: event loop, audit writer, GC) per answered request.
-    const cpuPerRequestMs: Record<'sqlite' | 'bare' | 'bareDurable', number[]> = { sqlite: [], bare: [], bareDurable: [] };
+    const cpuPerRequestMs: Record<'sqlite' | 'bare' | 'bareDurable' | 'safeguarded', number[]> = { sqlite: [], bare: [], bareDurable: [], safeguarded: [] };
     const measured = async (kind: keyof typeof cpuPerRequestMs, pid: number, run: () => Promise<Load>) => {
       const before = cpuSeconds(pid);
       const result = await run();
@@ -221,13 +225,14 @@ async function main() {
       runs.memory.push(await gatewayLoad(mem.url, THROUGHPUT_REQUESTS));
       await measured('bare', bare.pid, () => load(bare.url, '/api/v1/cong-dan/tra-cuu', THROUGHPUT_REQUESTS, simRequest));
       await measured('bareDurable', bareDurable.pid, () => load(bareDurable.url, '/api/v1/cong-dan/tra-cuu', THROUGHPUT_REQUESTS, simRequest));
+      await measured('safeguarded', safeguarded.pid, () => gatewayLoad(safeguarded.url, THROUGHPUT_REQUESTS));
     }
     const middle = (xs: Load[]) => [...xs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(xs.length / 2)]!;
     const ratioOf = (xs: Load[], ys: Load[]) => median(xs.map((x, i) => x.requestsPerSecond / ys[i]!.requestsPerSecond));
     const [direct, viaGateway, viaMemory] = [middle(runs.direct), middle(runs.sqlite), middle(runs.memory)];
     const unansweredIn = (xs: { other: number; errors: number }[]) => xs.reduce((k, r) => k + r.other + r.errors, 0);
     const failed = unansweredIn([...runs.sqlite, ...runs.memory]);
-    const referenceFailed = unansweredIn([...runs.bare, ...runs.bareDurable]);
+    const referenceFailed = unansweredIn([...runs.bare, ...runs.bareDurable, ...runs.safeguarded]);
     if (referenceFailed) say(`(ref) ${referenceFailed} non-200 answers from the references`);
     const batches = await batchSizes(gw.url);
     const ratio = ratioOf(runs.sqlite, runs.direct);
@@ -245,10 +250,19 @@ async function main() {
     row('(ref) the two ES256 operations of a request (verify, sign)', `${round(signaturesMs, 3)} ms CPU`, '—', null);
     row('(b) CPU per request / (durable pass-through + the two)', cpuOverFloor === null ? 'n/a' : `${round(cpuOverFloor, 2)} ×`, '≤ 4 ×', cpuOverFloor === null ? null : cpuOverFloor <= 4);
     row('(b/a) throughput ratio', round(ratio, 3), '≥ 0.40', ratio >= 0.4);
-    const reference = { bare: middle(runs.bare), bareDurable: middle(runs.bareDurable), bareRatio: ratioOf(runs.bare, runs.direct), bareDurableRatio: ratioOf(runs.bareDurable, runs.direct) };
+    const reference = {
+      bare: middle(runs.bare), bareDurable: middle(runs.bareDurable), safeguarded: middle(runs.safeguarded),
+      bareRatio: ratioOf(runs.bare, runs.direct), bareDurableRatio: ratioOf(runs.bareDurable, runs.direct), safeguardedRatio: ratioOf(runs.safeguarded, runs.direct),
+    };
     const refRow = (name: string, r: Load, ratioToDirect: number, cpu: number[]) => row(name, `${Math.round(r.requestsPerSecond)} req/s, ${round(ratioToDirect, 3)} of (a); ${cpuText(typical(cpu))}`, '—', null);
     refRow('(ref) bare pass-through: throughput', reference.bare, reference.bareRatio, cpuPerRequestMs.bare);
     refRow('(ref) + fdatasync before each answer', reference.bareDurable, reference.bareDurableRatio, cpuPerRequestMs.bareDurable);
+    refRow('(ref) every safeguard, hand-written (safeguarded.ts)', reference.safeguarded, reference.safeguardedRatio, cpuPerRequestMs.safeguarded);
+    const safeguardedCpu = typical(cpuPerRequestMs.safeguarded);
+    const overSafeguarded = cpuPerRequest !== null && safeguardedCpu ? cpuPerRequest / safeguardedCpu : null;
+    const safeguardedOverDurable = safeguardedCpu && durableCpu ? safeguardedCpu / durableCpu : null;
+    row('(ref) its CPU per request / the durable pass-through\'s', safeguardedOverDurable === null ? 'n/a' : `${round(safeguardedOverDurable, 2)} ×`, '—', null);
+    row('(b) CPU per request / the safeguarded reference\'s (what the structure costs)', overSafeguarded === null ? 'n/a' : `${round(overSafeguarded, 2)} ×`, '—', null);
 
     // (c) added latency at a fixed, moderate rate: three rounds, each direct, the gateway, the
     // gateway with the memory store (no commit in the path), then the references; every figure is
@@ -256,17 +270,18 @@ async function main() {
     say(`(c) added latency at ${FIXED_RATE} req/s (open loop, evenly spaced, ${ROUNDS} rounds)`);
     const paced = (url: string | string[], path: string, next: () => { body: string; headers: Record<string, string> }, rate = FIXED_RATE, servers: readonly string[] = []) =>
       monitor.phase(`paced ${rate}/s ${path}`, () => pacedLoad(url, path, rate, FIXED_RATE_REQUESTS, next), servers);
-    const fixedRuns: { direct: PacedResult; gateway: PacedResult; memory: PacedResult; bare: PacedResult; bareDurable: PacedResult }[] = [];
+    const fixedRuns: { direct: PacedResult; gateway: PacedResult; memory: PacedResult; bare: PacedResult; bareDurable: PacedResult; safeguarded: PacedResult }[] = [];
     const highRuns: { direct: PacedResult; gateway: PacedResult; bareDurable: PacedResult }[] = [];
     const tokens = async () => iterate(await presign(FIXED_RATE_REQUESTS + 20, 'portal', keys.portal, identityBody, { purpose: 'PUBLIC_SERVICE_PREFILL' }));
     for (let round = 0; round < ROUNDS; round++) {
-      const [forGateway, forMemory, forHigh] = [await tokens(), await tokens(), await tokens()];
+      const [forGateway, forMemory, forHigh, forSafeguarded] = [await tokens(), await tokens(), await tokens(), await tokens()];
       fixedRuns.push({
         direct: await paced(sims.population!.url, '/api/v1/cong-dan/tra-cuu', simRequest),
         gateway: await paced(gw.url, '/services/population.identity/v1', forGateway),
         memory: await paced(mem.url, '/services/population.identity/v1', forMemory),
         bare: await paced(bare.url, '/api/v1/cong-dan/tra-cuu', simRequest),
         bareDurable: await paced(bareDurable.url, '/api/v1/cong-dan/tra-cuu', simRequest),
+        safeguarded: await paced(safeguarded.url, '/services/population.identity/v1', forSafeguarded),
       });
       highRuns.push({
         direct: await paced(sims.population!.url, '/api/v1/cong-dan/tra-cuu', simRequest, HIGH_RATE),
@@ -274,9 +289,9 @@ async function main() {
         bareDurable: await paced(bareDurable.url, '/api/v1/cong-dan/tra-cuu', simRequest, HIGH_RATE),
       });
     }
-    await Promise.all([mem.stop(), bare.stop(), bareDurable.stop()]);
+    await Promise.all([mem.stop(), bare.stop(), bareDurable.stop(), safeguarded.stop()]);
     const unanswered = unansweredIn(fixedRuns.flatMap((r) => [r.direct, r.gateway]));
-    const othersUnanswered = unansweredIn(fixedRuns.flatMap((r) => [r.memory, r.bare, r.bareDurable]));
+    const othersUnanswered = unansweredIn(fixedRuns.flatMap((r) => [r.memory, r.bare, r.bareDurable, r.safeguarded]));
     if (unanswered + othersUnanswered) say(`(c) non-200 answers: ${unanswered} direct or gateway, ${othersUnanswered} memory store or references`);
     const summarise = <R extends { direct: PacedResult }>(rounds: R[], of: (r: R) => PacedResult) => ({
       p50: median(rounds.map((r) => of(r).p50)), p99: median(rounds.map((r) => of(r).p99)),
@@ -284,7 +299,7 @@ async function main() {
     });
     const fixed = (of: (r: (typeof fixedRuns)[number]) => PacedResult) => summarise(fixedRuns, of);
     const [directFixed, gatewayFixed, memoryFixed] = [fixed((r) => r.direct), fixed((r) => r.gateway), fixed((r) => r.memory)];
-    const referenceFixed = { bare: fixed((r) => r.bare), bareDurable: fixed((r) => r.bareDurable) };
+    const referenceFixed = { bare: fixed((r) => r.bare), bareDurable: fixed((r) => r.bareDurable), safeguarded: fixed((r) => r.safeguarded) };
     const { addedP50, addedP99 } = gatewayFixed;
     // The targets are the durable pass-through's own added latency in the same rounds, plus a margin.
     const refAdded = referenceFixed.bareDurable;
@@ -294,6 +309,7 @@ async function main() {
     row('(c) same, memory audit store (no commit)', added(memoryFixed), '—', null);
     row(`(ref) bare pass-through: added at ${FIXED_RATE} req/s`, added(referenceFixed.bare), '—', null);
     row('(ref) + fdatasync before each answer: added', added(referenceFixed.bareDurable), '—', null);
+    row('(ref) every safeguard, hand-written: added', added(referenceFixed.safeguarded), '—', null);
     const highFixed = { gateway: summarise(highRuns, (r) => r.gateway), bareDurable: summarise(highRuns, (r) => r.bareDurable) };
     const highUnanswered = unansweredIn(highRuns.map((r) => r.gateway));
     row(`(c) added latency at ${HIGH_RATE} req/s`, `${added(highFixed.gateway)}${highUnanswered ? `, ${highUnanswered} non-200` : ''}`, '—', null);
@@ -420,7 +436,7 @@ async function main() {
     // (g) memory.
     row('(g) gateway peak RSS (VmHWM)', rssMb === null ? 'n/a' : `${Math.round(rssMb)} MB`, '≤ 200 MB', rssMb === null ? null : rssMb <= 200);
 
-    Object.assign(results, { options, federatedHop: hop, highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
+    Object.assign(results, { options, federatedHop: hop, highRuns, highFixed, postgres, cpuRatio, signaturesMs, cpuOverFloor, overSafeguarded, safeguardedOverDurable, runs, direct, viaGateway, cpuPerRequestMs, ratio, reference, directFixed, gatewayFixed, addedP50, addedP99, memoryFixed, referenceFixed, fixedRuns, floor, viaMemory, durableRatio, batches, fanout, auditScale: scale, peakRssMb: rssMb, seconds: round((performance.now() - started) / 1000, 1), rows });
   } finally {
     await cleanup();
   }
