@@ -11,9 +11,11 @@ import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type
  * cost more CPU per call than the whole HTTP exchange (figures in the README's performance
  * section). Redirects are never followed: a 3xx is returned as it came.
  *
- * Limits hold as in axios: `timeout` (socket idle, ETIMEDOUT), `maxContentLength` (the body is
- * cut and refused with ERR_BAD_RESPONSE, before and after decompression), `signal` (the request is
- * destroyed, ERR_CANCELED). No compression is asked for; a body compressed all the same (gzip,
+ * Limits: `timeout` is a deadline on the whole exchange, from the request's start to the answer's
+ * last byte (stricter than axios's socket idle timeout: an upstream that drips its answer cannot
+ * hold a call past it; the request is destroyed, ETIMEDOUT); `maxContentLength` as in axios (the
+ * body is cut and refused with ERR_BAD_RESPONSE, before and after decompression); `signal` (the
+ * request is destroyed, ERR_CANCELED). No compression is asked for; a body compressed all the same (gzip,
  * deflate, br) is decoded, since some agency systems compress whatever the client says.
  */
 export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResponse>((resolve, reject) => {
@@ -27,10 +29,15 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
   const signal = config.signal as AbortSignal | undefined;
 
   let settled = false;
+  let deadline: NodeJS.Timeout | undefined;
+  const settle = () => {
+    settled = true;
+    clearTimeout(deadline);
+    signal?.removeEventListener('abort', onAbort);
+  };
   const fail = (e: Error) => {
     if (settled) return;
-    settled = true;
-    signal?.removeEventListener('abort', onAbort);
+    settle();
     req.destroy();
     reject(e);
   };
@@ -53,8 +60,7 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
     res.on('error', (e) => fail(AxiosError.from(e, (e as { code?: string }).code, config, req)));
     res.on('end', () => {
       if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
+      settle();
       let raw: Buffer;
       try {
         raw = decode(res.headers['content-encoding'], chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), maxBytes);
@@ -77,7 +83,8 @@ export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResp
   });
   req.on('error', (e) => fail(AxiosError.from(e, (e as { code?: string }).code, config, req)));
   if (config.timeout) {
-    req.setTimeout(config.timeout, () => fail(new AxiosError(`timeout of ${config.timeout}ms exceeded`, AxiosError.ETIMEDOUT, config, req)));
+    const ms = config.timeout;
+    deadline = setTimeout(() => fail(new AxiosError(`timeout of ${ms}ms exceeded`, AxiosError.ETIMEDOUT, config, req)), ms);
   }
   signal?.addEventListener('abort', onAbort, { once: true });
   req.end(body);

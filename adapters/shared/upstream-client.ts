@@ -3,7 +3,7 @@ import https from 'node:https';
 import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse, type AxiosResponseTransformer, type AxiosRequestTransformer, type InternalAxiosRequestConfig } from 'axios';
 import {
   BrokenCircuitError, BulkheadRejectedError, circuitBreaker, CircuitState, ConsecutiveBreaker, ExponentialBackoff,
-  handleWhen, IsolatedCircuitError, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap, bulkhead,
+  handleWhen, IsolatedCircuitError, retry, wrap, bulkhead,
 } from 'cockatiel';
 import { GatewayError, type ErrorCode } from '../../gateway/errors.ts';
 import type { UpstreamCall } from '../../gateway/audit/entry.ts';
@@ -52,7 +52,6 @@ const BREAKER_FAILURES: ReadonlySet<ErrorCode> = new Set(['UPSTREAM_TIMEOUT', 'U
 /** Maps transport failures to the catalogue; the detail goes to the log only (5xx never exposes it). */
 export function mapTransportError(agency: string, e: unknown): GatewayError {
   if (e instanceof GatewayError) return e;
-  if (e instanceof TaskCancelledError) return new GatewayError('UPSTREAM_TIMEOUT', `${agency}: timed out`, { cause: e });
   if (e instanceof BrokenCircuitError || e instanceof IsolatedCircuitError) return new GatewayError('UPSTREAM_UNAVAILABLE', `${agency}: circuit open`, { cause: e });
   if (e instanceof BulkheadRejectedError) return new GatewayError('UPSTREAM_UNAVAILABLE', `${agency}: too many concurrent calls`, { cause: e });
   if (axios.isAxiosError(e)) {
@@ -95,11 +94,11 @@ function directRequester(instance: AxiosInstance, adapter: (config: InternalAxio
     if (!h) perMethod.set(method, (h = AxiosHeaders.concat(buckets.common as never, buckets[method] as never, own as never)));
     return h;
   };
-  return async (request: AxiosRequestConfig, signal: AbortSignal): Promise<AxiosResponse> => {
+  return async (request: AxiosRequestConfig): Promise<AxiosResponse> => {
     const method = (request.method ?? 'get').toLowerCase();
     const headers = AxiosHeaders.concat(headersFor(method), request.headers as never);
     // The defaults are the config's prototype: read through, not copied (they hold some thirty members).
-    const config = Object.assign(Object.create(defaults) as object, request, { method, headers, signal }) as InternalAxiosRequestConfig;
+    const config = Object.assign(Object.create(defaults) as object, request, { method, headers }) as InternalAxiosRequestConfig;
     config.data = transform(config, config.transformRequest, request.data, headers);
     if (WITH_BODY.has(method)) headers.setContentType('application/x-www-form-urlencoded', false);
     let response: AxiosResponse;
@@ -115,9 +114,16 @@ function directRequester(instance: AxiosInstance, adapter: (config: InternalAxio
 }
 
 /**
- * One defensive HTTP client per upstream: keep-alive agent, no redirects, a timeout per attempt,
- * retries with decorrelated-jitter backoff for idempotent reads only, a consecutive-failure
- * circuit breaker that half-opens after a pause, and a concurrency bulkhead (all cockatiel).
+ * One defensive HTTP client per upstream: keep-alive agent, no redirects, a deadline per attempt
+ * (the transport's: from the request's start to the answer's last byte), retries with
+ * decorrelated-jitter backoff for idempotent reads only, a consecutive-failure circuit breaker
+ * that half-opens after a pause, and a concurrency bulkhead (cockatiel).
+ *
+ * The deadline is the transport's own timer rather than cockatiel's timeout policy: that policy
+ * derives an AbortController per attempt and listens on its caller's signal, and abort signals
+ * outlive their call until the next full collection (node keeps them weakly referenced), so at a
+ * steady load they filled the old generation and made the collector's helper threads the
+ * largest cost after the event loop (figures in the README's performance section).
  */
 export function createUpstreamClient(options: UpstreamClientOptions) {
   const { agency, resilience: r, observer } = options;
@@ -147,17 +153,15 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     maxAttempts: r.retries,
     backoff: new ExponentialBackoff({ initialDelay: r.retryBaseDelayMs, maxDelay: r.retryMaxDelayMs }),
   });
-  // abortOnReturn would abort every finished call's signal, building a DOMException (with a stack) per call; a timeout still aborts.
-  const attemptTimeout = timeout(r.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   const isolation = bulkhead(r.maxConcurrent, r.maxQueued);
-  const readPolicy = wrap(isolation, retryPolicy, breaker, attemptTimeout);
-  const writePolicy = wrap(isolation, breaker, attemptTimeout);
+  const readPolicy = wrap(isolation, retryPolicy, breaker);
+  const writePolicy = wrap(isolation, breaker);
 
   const send = directRequester(http$, nodeHttpTransport);
-  const attempt = async <T>(call: CallOptions<T>, signal: AbortSignal): Promise<T> => {
+  const attempt = async <T>(call: CallOptions<T>): Promise<T> => {
     let response: AxiosResponse;
     try {
-      response = await send(call.prepare ? await call.prepare(call.request) : call.request, signal);
+      response = await send(call.prepare ? await call.prepare(call.request) : call.request);
     } catch (e) {
       throw mapTransportError(agency, e);
     }
@@ -181,8 +185,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
       };
       try {
         const policy = call.idempotent ? readPolicy : writePolicy;
-        // A signal of its own per call: cockatiel would otherwise hang every call's listener on one shared signal.
-        const result = await policy.execute(({ signal }) => attempt(call, signal), new AbortController().signal);
+        const result = await policy.execute(() => attempt(call));
         record('ok', null, call.referenceOf?.(result) ?? null, result);
         return result;
       } catch (e) {

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import nock from 'nock';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createPopulationAdapter } from '../../adapters/population/index.ts';
 import type { UpstreamCall } from '../../gateway/audit/entry.ts';
 
@@ -43,6 +45,31 @@ describe('population adapter', () => {
   it('times out: UPSTREAM_TIMEOUT', async () => {
     lookup().times(2).delay(500).reply(200, recorded);
     expect(await codeOf(adapter().getIdentity('001085123456'))).toBe('UPSTREAM_TIMEOUT');
+  });
+
+  it('times out an upstream that drips its answer: the deadline covers the whole exchange, not only silences', async () => {
+    // Headers at once, then one byte every 40 ms: never silent for the 200 ms timeout, never done within it.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => res.write(' '), 40);
+      res.on('close', () => clearInterval(drip));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // A real socket: nock's interception times a request its own way, and the deadline is the transport's.
+    nock.restore();
+    try {
+      const { port } = server.address() as AddressInfo;
+      const dripping = createPopulationAdapter({ baseUrl: `http://127.0.0.1:${port}`, resilience: { ...resilience, retries: 0 } });
+      const trace: UpstreamCall[] = [];
+      const started = performance.now();
+      expect(await codeOf(dripping.getIdentity('001085123456', trace))).toBe('UPSTREAM_TIMEOUT');
+      expect(performance.now() - started).toBeLessThan(1500);
+      expect(trace).toMatchObject([{ outcome: 'error', errorCode: 'UPSTREAM_TIMEOUT' }]);
+    } finally {
+      nock.activate();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('retries a read once after a 5xx and succeeds', async () => {
