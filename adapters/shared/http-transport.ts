@@ -15,8 +15,8 @@ import axios, { AxiosError, AxiosHeaders, CanceledError, type AxiosAdapter, type
  * last byte (stricter than axios's socket idle timeout: an upstream that drips its answer cannot
  * hold a call past it; the request is destroyed, ETIMEDOUT); `maxContentLength` as in axios (the
  * body is cut and refused with ERR_BAD_RESPONSE, before and after decompression); `signal` (the
- * request is destroyed, ERR_CANCELED). No compression is asked for; a body compressed all the same (gzip,
- * deflate, br) is decoded, since some agency systems compress whatever the client says.
+ * request is destroyed, ERR_CANCELED). No compression is asked for; a body compressed all the
+ * same (gzip, deflate, br) is decoded, since some agency systems compress whatever the client says.
  */
 export const nodeHttpTransport: AxiosAdapter = (config) => new Promise<AxiosResponse>((resolve, reject) => {
   const url = new URL(requestUrl(config));

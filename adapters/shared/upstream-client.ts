@@ -121,9 +121,9 @@ function directRequester(instance: AxiosInstance, adapter: (config: InternalAxio
  *
  * The deadline is the transport's own timer rather than cockatiel's timeout policy: that policy
  * derives an AbortController per attempt and listens on its caller's signal, and abort signals
- * outlive their call until the next full collection (node keeps them weakly referenced), so at a
- * steady load they filled the old generation and made the collector's helper threads the
- * largest cost after the event loop (figures in the README's performance section).
+ * outlive their call until the next full collection (node keeps them weakly referenced): they were
+ * the larger part of what a request left in the old generation (15.0 KB a request outlived a young
+ * collection with them, 6.6 KB without; the README's performance section).
  */
 export function createUpstreamClient(options: UpstreamClientOptions) {
   const { agency, resilience: r, observer } = options;
