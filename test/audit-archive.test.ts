@@ -13,13 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportChunks } from '../gateway/audit-api.ts';
 import { archiveReader } from '../gateway/audit/archive-search.ts';
 import { ANCHORED, SIGNED_ONLY, type SegmentManifest } from '../gateway/audit/archive-files.ts';
 import { parseTsaCertificates, stampedBytes, timeStampRequest, tokenOfResponse } from '../gateway/audit/tsp.ts';
 import { startOpensslTsa, type OpensslTsa } from './support/openssl-tsa.ts';
+import { dropSchemas, POSTGRES_URL } from './support/postgres.ts';
 import { archivePass, checkArchiving, type ArchiveSettings } from '../gateway/audit/archiver.ts';
 import { GENESIS, sha256Hex, type AuditEntry, type PendingEntry } from '../gateway/audit/entry.ts';
 import { createMemoryStore } from '../gateway/audit/memory-store.ts';
@@ -32,7 +32,6 @@ import { RECORD_NAMES } from '../gateway/audit/record.ts';
 import { generatePrivateJwk, keyPairFromJwk } from '../gateway/keys.ts';
 import { createSigner, type Signer } from '../gateway/signing.ts';
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RUN = `${process.pid}_${randomUUID().slice(0, 8)}`;
 const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -52,12 +51,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
-  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
-  try {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  } finally {
-    await admin.end();
-  }
+  await dropSchemas(schemas);
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryHash, GENESIS, sha256Hex, type AuditEntry, type ChainHead, type Outcome, type PendingEntry } from '../gateway/audit/entry.ts';
 import { createMemoryStore } from '../gateway/audit/memory-store.ts';
@@ -20,8 +19,8 @@ import { stampedCheckpoints } from '../gateway/audit/timestamps.ts';
 import { verifyChain, verifyStore } from '../gateway/audit/verify.ts';
 import { generatePrivateJwk, keyPairFromJwk } from '../gateway/keys.ts';
 import { createSigner, type Signer } from '../gateway/signing.ts';
+import { dropSchemas, POSTGRES_URL } from './support/postgres.ts';
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RUN = `${process.pid}_${randomUUID().slice(0, 8)}`;
 
 /** Everything opened here, closed and removed after the file. */
@@ -74,12 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
-  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
-  try {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  } finally {
-    await admin.end();
-  }
+  await dropSchemas(schemas);
   rmSync(dir, { recursive: true, force: true });
 });
 

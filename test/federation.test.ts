@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { entryHash, sha256Hex, type PendingEntry } from '../gateway/audit/entry.ts';
 import { createMemoryStore } from '../gateway/audit/memory-store.ts';
@@ -23,6 +22,7 @@ import { contractSha256 } from '../gateway/federation/contracts.ts';
 import { contractKey, loadContracts } from '../gateway/contracts.ts';
 import { GatewayError } from '../gateway/errors.ts';
 import type { ClientConfig } from '../gateway/config/types.ts';
+import { dropSchemas, POSTGRES_URL } from './support/postgres.ts';
 
 const codeOf = (fn: () => unknown) => {
   try {
@@ -81,15 +81,11 @@ const pending = (actingFor?: string): PendingEntry => ({
   upstreams: [{ agency: 'population', operation: 'population.identity/v1', outcome: 'ok', errorCode: null, latencyMs: 1, reference: 'TC1', gateway: 'urn:n', remoteRequestId: randomUUID(), answerSha256: sha256Hex('a') }],
 });
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `t_federation_${process.pid}_${randomUUID().slice(0, 8)}`;
 const opened: AuditStore[] = [];
 afterAll(async () => {
   for (const s of opened) await s.close().catch(() => {});
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await admin.end();
+  await dropSchemas([schema]);
 });
 
 describe('the audit record\'s optional actingFor', () => {

@@ -10,13 +10,12 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { world } from '../adapters/world/index.ts';
 import { CONSOLE_PASSWORD, startGateway, testConfig, type TestGateway } from './support/fixtures.ts';
+import { dropSchemas, POSTGRES_URL } from './support/postgres.ts';
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = `${process.pid}_${randomUUID().slice(0, 8)}`;
 const SCHEMA = `t_scaleout_${RUN}`;
@@ -68,10 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await a?.close();
   await b?.close();
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
-  await admin.end();
+  await dropSchemas([SCHEMA]);
   await deleteKeys(KEY_PREFIX);
   rmSync(sharedDir, { recursive: true, force: true });
 });

@@ -5,20 +5,20 @@
  * say so on /readyz, and recover by itself.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, testConfig, type TestGateway } from '../support/fixtures.ts';
+import { dropSchemas, POSTGRES_URL } from '../support/postgres.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { eventually, lookUp, readiness, underLoad, wait } from './support.ts';
 
-const POSTGRES_URL = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+const POSTGRES = new URL(POSTGRES_URL);
 const schemas: string[] = [];
 let proxy: FaultProxy;
 let gw: TestGateway;
 
 async function gatewayThroughProxy(): Promise<TestGateway> {
-  proxy = await startFaultProxy({ host: POSTGRES_URL.hostname, port: Number(POSTGRES_URL.port || 5432) });
-  const via = new URL(POSTGRES_URL);
+  proxy = await startFaultProxy({ host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) });
+  const via = new URL(POSTGRES);
   via.host = `127.0.0.1:${proxy.port}`;
   const schema = `t_faults_${process.pid}_${randomUUID().slice(0, 8)}`;
   schemas.push(schema);
@@ -36,10 +36,7 @@ afterEach(() => proxy.resume());
 afterAll(async () => {
   await gw?.close();
   await proxy?.close();
-  const admin = new pg.Client({ connectionString: POSTGRES_URL.href });
-  await admin.connect();
-  for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  await admin.end();
+  await dropSchemas(schemas);
 });
 
 /** Every released answer is in the chain, and the chain verifies. */
