@@ -87,7 +87,13 @@ function callUpstream(personalId: string): Promise<{ status: number; body: unkno
     const out = http.request({ host: target.hostname, port: target.port, path: '/api/v1/cong-dan/tra-cuu', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (up) => {
       const chunks: Buffer[] = [];
       up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => resolve({ status: up.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), ms: performance.now() - started }));
+      up.on('end', () => {
+        try {
+          resolve({ status: up.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), ms: performance.now() - started });
+        } catch (e) {
+          reject(e);
+        }
+      });
     });
     out.on('error', reject);
     out.end(payload);
